@@ -1,0 +1,15 @@
+"""minima: the library of the executable book *No bad local minima*.
+
+Modules by concept: :mod:`minima.device` (device and seeds), :mod:`minima.data` (data sets),
+:mod:`minima.models` (ensembles of bias-free leaky-ReLU networks), :mod:`minima.train` (training with
+the papers' stopping rule), :mod:`minima.rank` (the Khatri–Rao rank tools) and
+:mod:`minima.construction` (Theorem 8's zero-error network).
+"""
+from .device import default_device, seed_everything
+from .models import LeakyReLUNet, leaky_relu
+from .train import History, WidthSweep, mce, mse, sweep_widths, train
+from . import data, plotting
+
+__all__ = ["default_device", "seed_everything", "LeakyReLUNet", "leaky_relu", "train", "History",
+           "mse", "mce", "sweep_widths", "WidthSweep", "data", "plotting"]
+__version__ = "0.1.0"

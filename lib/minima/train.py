@@ -46,13 +46,14 @@ def mse(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (outputs - y).pow(2).mean(dim=-1)
 
 
-def mce(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def mce(outputs: torch.Tensor, y: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
     """Mean classification error of each member: ``outputs (R, N)``, ``y (N,)`` with two label values → ``(R,)``.
 
     A sample counts as correct when ``y_hat`` lies on the same side of the labels' midpoint as ``y``
-    (for ``y ∈ {−1, 1}`` that is ``sign(y_hat) = y``; for ``{0, 1}``, the threshold 1/2).
+    (for ``y ∈ {−1, 1}`` that is ``sign(y_hat) = y``; for ``{0, 1}``, the threshold 1/2). A caller that
+    evaluates the same labels repeatedly may pass the ``threshold`` once computed.
     """
-    threshold = _label_threshold(y)
+    threshold = _label_threshold(y) if threshold is None else threshold
     return ((outputs > threshold) != (y > threshold)).to(outputs.dtype).mean(dim=-1)
 
 
@@ -113,6 +114,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     n_samples = X.shape[-1]
     if y.shape[-1] != n_samples or (y.ndim == 2 and y.shape[0] != net.ensemble):
         raise ValueError(f"y must have shape ({n_samples},) or ({net.ensemble}, {n_samples}), got {tuple(y.shape)}")
+    threshold = _label_threshold(y)
     y = y.to(device=net.device, dtype=net.dtype)
     epochs = check_positive_int("epochs", epochs)
     lr = check_real("lr", lr, low=0.0, low_open=True)
@@ -153,7 +155,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             grads = torch.autograd.grad(per_member.sum(), weights)
             if full_batch:  # the forward pass of this step already measures the epoch
                 with torch.no_grad():
-                    epoch_loss, epoch_error = per_member.detach(), mce(outputs.detach(), yb)
+                    epoch_loss, epoch_error = per_member.detach(), mce(outputs.detach(), yb, threshold)
                     if stop_at_zero:
                         active = active * (epoch_error > 0).to(active.dtype)
             step += 1
@@ -165,7 +167,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
         if not full_batch:
             with torch.no_grad():
                 outputs = net.forward(X, noise)
-                epoch_loss, epoch_error = mse(outputs, y), mce(outputs, y)
+                epoch_loss, epoch_error = mse(outputs, y), mce(outputs, y, threshold)
                 if stop_at_zero:
                     active = active * (epoch_error > 0).to(active.dtype)
         epoch_error_cpu = epoch_error.cpu()
@@ -181,7 +183,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     bar.close()
     with torch.no_grad():
         outputs = net.forward(X, noise)
-        final_loss, final_mce = mse(outputs, y).cpu(), mce(outputs, y).cpu()
+        final_loss, final_mce = mse(outputs, y).cpu(), mce(outputs, y, threshold).cpu()
     return History(torch.stack(losses), torch.stack(errors), epochs_to_zero, final_loss, final_mce, learning_rates)
 
 

@@ -8,8 +8,8 @@ the papers' stopping rule), :mod:`minima.rank` (the Khatri–Rao rank tools) and
 from .device import default_device, seed_everything
 from .models import LeakyReLUNet, leaky_relu
 from .train import History, WidthSweep, mce, mse, sweep_widths, train
-from . import data, plotting
+from . import construction, data, derivatives, plotting
 
 __all__ = ["default_device", "seed_everything", "LeakyReLUNet", "leaky_relu", "train", "History",
-           "mse", "mce", "sweep_widths", "WidthSweep", "data", "plotting"]
+           "mse", "mce", "sweep_widths", "WidthSweep", "data", "plotting", "construction", "derivatives"]
 __version__ = "0.1.0"

@@ -7,9 +7,9 @@ the papers' stopping rule), :mod:`minima.rank` (the Khatri–Rao rank tools) and
 """
 from .device import default_device, seed_everything
 from .models import LeakyReLUNet, leaky_relu
-from .train import History, WidthSweep, mce, mse, sweep_widths, train
-from . import construction, data, derivatives, plotting
+from .train import History, Settled, WidthSweep, mce, mse, settle_in_region, slope_noise, sweep_widths, train
+from . import construction, data, derivatives, plotting, rank
 
 __all__ = ["default_device", "seed_everything", "LeakyReLUNet", "leaky_relu", "train", "History",
-           "mse", "mce", "sweep_widths", "WidthSweep", "data", "plotting", "construction", "derivatives"]
+           "mse", "mce", "sweep_widths", "slope_noise", "settle_in_region", "Settled", "WidthSweep", "data", "plotting", "construction", "derivatives", "rank"]
 __version__ = "0.1.0"

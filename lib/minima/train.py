@@ -23,7 +23,8 @@ from ._checks import check_finite_tensor, check_positive_int, check_real
 from .device import torch_generator
 from .models import LeakyReLUNet
 
-__all__ = ["mse", "mce", "train", "History", "progress_enabled", "sweep_widths", "WidthSweep"]
+__all__ = ["mse", "mce", "train", "History", "progress_enabled", "sweep_widths", "WidthSweep", "slope_noise",
+           "settle_in_region", "Settled"]
 
 
 def progress_enabled() -> bool:
@@ -62,7 +63,8 @@ class History:
     """What ``train`` returns. ``loss`` and ``mce`` are ``(epochs_run, R)`` on the CPU, one row per epoch.
 
     ``epochs_to_zero[r]`` is the first epoch at which member r had MCE = 0 (``-1``: never);
-    ``final_loss`` and ``final_mce`` (``(R,)``) are measured on the returned weights.
+    ``final_loss`` and ``final_mce`` (``(R,)``) are measured on the returned weights;
+    ``min_preactivation`` (``(epochs_run, R)``, when tracked) is ``min_{l,i,n} |u_{l,i,n}|`` after each epoch.
     """
     loss: torch.Tensor
     mce: torch.Tensor
@@ -70,6 +72,7 @@ class History:
     final_loss: torch.Tensor
     final_mce: torch.Tensor
     learning_rates: list[float] = field(default_factory=list)
+    min_preactivation: torch.Tensor | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -97,6 +100,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
           optimizer: str = "adam", batch_size: int | None = None, decay_after: int | None = None,
           decay: float = 1.0, stop_at_zero: bool = True, noise: Sequence[torch.Tensor | None] | None = None,
           betas: tuple[float, float] = (0.9, 0.99), eps: float = 1e-8, seed: int | None = None,
+          train_layers: Sequence[int] | None = None, track_min_preactivation: bool = False,
           progress: bool | None = None, desc: str = "training") -> History:
     """Train every member of ``net`` in place on ``(X, y)`` and return the :class:`History`.
 
@@ -105,6 +109,9 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     ``batch_size=None`` is full batch; otherwise each epoch visits a fresh random permutation (``seed``) in
     mini-batches. The learning rate is ``lr · decay^(epoch − decay_after)`` after epoch ``decay_after``.
     ``noise`` is the fixed dropout-like slope noise of :class:`~minima.models.LeakyReLUNet`.
+    ``train_layers`` lists the indices of ``net.weights`` to update (``None``: all; the last index is ``z``);
+    the others stay as initialised, as in Soudry & Carmon's Theorem 2. ``track_min_preactivation`` records
+    the smallest ``|pre-activation|`` after every epoch (Soudry & Hoffer, Figure 5.2).
     """
     if not isinstance(net, LeakyReLUNet):
         raise ValueError(f"net must be a minima.LeakyReLUNet, got {type(net).__name__}")
@@ -126,11 +133,15 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     if decay_after is not None:
         decay_after = check_positive_int("decay_after", decay_after, minimum=0)
     noise = net._check_noise(noise, n_samples)
+    layers = list(range(net.depth)) if train_layers is None else list(train_layers)
+    if not layers or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < net.depth for i in layers):
+        raise ValueError(f"train_layers must list weight indices in [0, {net.depth}), got {train_layers!r}")
     generator = torch_generator(seed)
     progress = progress_enabled() if progress is None else progress
 
-    weights = net.weights
+    weights = [net.weights[i] for i in layers]
     state = [(torch.zeros_like(w), torch.zeros_like(w)) for w in weights]
+    smallest_preactivation = []
     active = torch.ones(net.ensemble, device=net.device, dtype=net.dtype)
     epochs_to_zero = torch.full((net.ensemble,), -1, dtype=torch.long)
     losses, errors, learning_rates = [], [], []
@@ -173,6 +184,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
         epoch_error_cpu = epoch_error.cpu()
         newly = (epoch_error_cpu == 0) & (epochs_to_zero < 0)
         epochs_to_zero[newly] = epoch
+        if track_min_preactivation:
+            smallest_preactivation.append(net.min_abs_preactivation(X).cpu())
         losses.append(epoch_loss.cpu())
         errors.append(epoch_error_cpu)
         learning_rates.append(rate)
@@ -184,7 +197,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     with torch.no_grad():
         outputs = net.forward(X, noise)
         final_loss, final_mce = mse(outputs, y).cpu(), mce(outputs, y, threshold).cpu()
-    return History(torch.stack(losses), torch.stack(errors), epochs_to_zero, final_loss, final_mce, learning_rates)
+    return History(torch.stack(losses), torch.stack(errors), epochs_to_zero, final_loss, final_mce, learning_rates,
+                   torch.stack(smallest_preactivation) if track_min_preactivation else None)
 
 
 @dataclass
@@ -199,16 +213,31 @@ class WidthSweep:
     final_mce: torch.Tensor
     final_mse: torch.Tensor
     epochs_to_zero: torch.Tensor
+    networks: list[LeakyReLUNet] | None = None
+    noise: list[list[torch.Tensor]] | None = None
+
+
+def slope_noise(net: LeakyReLUNet, n_samples: int, std: float, seed: int | None = None) -> list[torch.Tensor]:
+    """A fixed realisation of Soudry & Carmon's dropout-like noise: ``ε = 1 + std·ξ``, ``ξ ~ N(0, 1)``.
+
+    One ``(R, d_l, N)`` tensor per hidden layer, for ``net.forward(X, noise)`` and ``train(…, noise=…)``.
+    """
+    std = check_real("std", std, low=0.0)
+    generator = torch_generator(seed)
+    return [(1 + std * torch.randn((net.ensemble, width, n_samples), generator=generator, dtype=torch.float64))
+            .to(device=net.device, dtype=net.dtype) for width in net.widths[1:]]
 
 
 def sweep_widths(X: torch.Tensor, y: torch.Tensor, hidden_widths: Sequence[int], *, repetitions: int,
                  depth: int = 2, rho: float = 0.0, seed: int = 0, device=None, dtype=torch.float32,
-                 progress: bool | None = None, **train_options) -> WidthSweep:
+                 noise_std: float = 0.0, keep_networks: bool = False, progress: bool | None = None,
+                 **train_options) -> WidthSweep:
     """Train ``repetitions`` networks for each hidden width (all hidden layers that wide) on ``(X, y)``.
 
     The repetitions of one width train together as one ensemble; ``train_options`` go to :func:`train`.
     ``X: (d0, N)``, ``y: (N,)``. Width ``w`` with ``depth`` weight layers has
-    ``d0·w + (depth − 2)·w² + w`` parameters.
+    ``d0·w + (depth − 2)·w² + w`` parameters. ``noise_std > 0`` trains with the dropout-like slope noise
+    (:func:`slope_noise`); ``keep_networks`` keeps the trained ensembles (and noise) in the result.
     """
     repetitions = check_positive_int("repetitions", repetitions)
     depth = check_positive_int("depth", depth, minimum=2)
@@ -218,15 +247,79 @@ def sweep_widths(X: torch.Tensor, y: torch.Tensor, hidden_widths: Sequence[int],
     X = torch.as_tensor(X)
     check_finite_tensor("X", X, 2)
     progress = progress_enabled() if progress is None else progress
-    ratios, errors, losses, zeros = [], [], [], []
+    ratios, errors, losses, zeros, networks, noises = [], [], [], [], [], []
     for index, width in enumerate(tqdm(list(hidden_widths), desc="widths", disable=not progress)):
         width = check_positive_int(f"hidden_widths[{index}]", width)
         net = LeakyReLUNet((X.shape[0],) + (width,) * (depth - 1), rho, ensemble=repetitions,
                            seed=seed + 1000 * index, device=device, dtype=dtype)
-        history = train(net, X, y, seed=seed + 1000 * index, progress=False, **train_options)
+        noise = slope_noise(net, X.shape[1], noise_std, seed=seed + 1000 * index + 1) if noise_std > 0 else None
+        history = train(net, X, y, seed=seed + 1000 * index, noise=noise, progress=False, **train_options)
+        if keep_networks:
+            networks.append(net)
+            noises.append(noise)
         ratios.append(float(net.n_parameters()[0]) / X.shape[1])
         errors.append(history.final_mce)
         losses.append(history.final_loss)
         zeros.append(history.epochs_to_zero)
     return WidthSweep(list(hidden_widths), torch.tensor(ratios), torch.stack(errors), torch.stack(losses),
-                      torch.stack(zeros))
+                      torch.stack(zeros), networks if keep_networks else None, noises if keep_networks else None)
+
+
+@dataclass
+class Settled:
+    """Result of :func:`settle_in_region`: ``converged`` says whether an exact critical point was reached
+    inside the starting activation region; ``rounds`` counts least-squares solves, ``steps`` the step
+    fraction taken in each."""
+    converged: bool
+    rounds: int
+    steps: list[float]
+
+
+@torch.no_grad()
+def settle_in_region(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, member: int = 0, noise=None,
+                     max_rounds: int = 50) -> Settled:
+    """Move a one-hidden-layer member, in place, to the exact minimum of the MSE within its activation region.
+
+    Inside a region where the slopes ``A`` are fixed, ``y_hat = (A ∘ X)ᵀ vec(V)`` with ``V = diag(z) W``: a
+    linear least-squares problem (Soudry & Carmon, Lemma 1). Each round solves it for the correction of
+    smallest norm, then moves ``W`` (keeping ``z``) towards that solution by the largest step in
+    ``{1, 1/2, 1/4, …}`` that keeps every pre-activation's sign. A full step ends at a point where
+    ``(A ∘ X) e = 0`` to round-off: a differentiable local minimum. Works in float64; needs ``z_i ≠ 0``.
+    """
+    from .rank import khatri_rao  # the rank tools import this module's neighbours; import late
+
+    if net.depth != 2:
+        raise ValueError(f"settle_in_region needs one hidden layer (depth 2), got depth {net.depth}")
+    max_rounds = check_positive_int("max_rounds", max_rounds)
+    W_param, z_param = net.weights
+    W, z = W_param[member].double(), z_param[member].double()
+    if torch.any(z == 0):
+        raise ValueError("net has output weights z_i = 0, for which W_i cannot be solved for")
+    X = torch.as_tensor(X).double().to(W.device)
+    y = torch.as_tensor(y).double().to(W.device)
+    eps = None if noise is None else noise[0][member].double()
+    steps = []
+    for round_index in range(max_rounds):
+        u = W @ X
+        A = torch.where(u > 0, 1.0, net.rho).double()
+        if eps is not None:
+            A = A * eps
+        M = khatri_rao(A.cpu(), X.cpu()).to(W.device)
+        V = z[:, None] * W
+        residual = y - M.T @ V.reshape(-1)
+        correction = torch.linalg.lstsq(M.T, residual.unsqueeze(1), driver="gelsd" if M.device.type == "cpu" else None)
+        target = (V.reshape(-1) + correction.solution[:, 0]).reshape(W.shape) / z[:, None]
+        step = 1.0
+        for _ in range(40):
+            candidate = W + step * (target - W)
+            if torch.equal(candidate @ X > 0, u > 0) and bool(((candidate @ X) != 0).all()):
+                break
+            step /= 2
+        else:
+            step = 0.0
+        W = W + step * (target - W)
+        steps.append(step)
+        if step == 1.0 or step == 0.0:
+            break
+    W_param[member] = W.to(W_param.dtype)
+    return Settled(steps[-1] == 1.0, len(steps), steps)

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from hypothesis import given, settings, strategies as st
+
+import minima
+from minima.rank import gram_tolerance, khatri_rao, khatri_rao_gram, khatri_rao_rank, khatri_rao_singular_values
+
+
+def _explicit_rank(A, X):
+    return int(np.linalg.matrix_rank(scipy.linalg.khatri_rao(np.asarray(A, float), np.asarray(X, float))))
+
+
+@given(d0=st.integers(1, 6), d1=st.integers(1, 6), n=st.integers(1, 40), seed=st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_khatri_rao_matches_scipy(d0, d1, n, seed):
+    rng = np.random.default_rng(seed)
+    A, X = rng.standard_normal((d1, n)), rng.standard_normal((d0, n))
+    assert np.allclose(khatri_rao(A, X), scipy.linalg.khatri_rao(A, X))
+    as_tensor = khatri_rao(torch.from_numpy(A), torch.from_numpy(X))
+    assert isinstance(as_tensor, torch.Tensor) and np.allclose(as_tensor.numpy(), scipy.linalg.khatri_rao(A, X))
+    M = scipy.linalg.khatri_rao(A, X)
+    assert np.allclose(khatri_rao_gram(A, X).numpy(), M.T @ M)
+
+
+def _degenerate(kind, rng, d0, d1, n, rho):
+    X = rng.standard_normal((d0, n))
+    W = rng.standard_normal((d1, d0))
+    A = np.where(W @ X > 0, 1.0, rho)
+    if kind == "constant":          # all-negative pre-activations: every slope is rho
+        A = np.full((d1, n), rho if rho != 0 else 1.0)
+    elif kind == "repeated_rows":   # two units with the same activation pattern
+        A[1:] = A[:1]
+    elif kind == "low_rank_X":
+        X = rng.standard_normal((d0, 1)) @ rng.standard_normal((1, n))
+        A = np.where(W @ X > 0, 1.0, rho)
+    elif kind == "duplicated":      # the same sample twice
+        X[:, -1] = X[:, 0]
+        A[:, -1] = A[:, 0]
+    elif kind == "zero_sample":
+        X[:, 0] = 0.0
+    return A, X
+
+
+@given(kind=st.sampled_from(["generic", "constant", "repeated_rows", "low_rank_X", "duplicated", "zero_sample"]),
+       d0=st.integers(2, 7), d1=st.integers(2, 7), n=st.integers(2, 60), rho=st.sampled_from([0.0, 0.1, -1.0, 0.5]),
+       method=st.sampled_from(["cholesky", "eigh"]), seed=st.integers(0, 10_000))
+@settings(max_examples=150, deadline=None)
+def test_rank_agrees_with_numpy_matrix_rank(kind, d0, d1, n, rho, method, seed):
+    A, X = _degenerate(kind, np.random.default_rng(seed), d0, d1, n, rho)
+    assert khatri_rao_rank(A, X, method=method) == _explicit_rank(A, X)
+
+
+def test_generic_rank_is_min_of_d0d1_and_n():
+    """Allman et al., Lemma 13: full rank for almost every (A, X), e.g. slopes with continuous noise."""
+    rng = np.random.default_rng(0)
+    for d0, d1, n in [(3, 4, 10), (3, 4, 12), (3, 4, 13), (5, 5, 40), (8, 2, 9)]:
+        X = rng.standard_normal((d0, n))
+        pattern = np.where(rng.standard_normal((d1, d0)) @ X > 0, 1.0, 0.2)
+        assert khatri_rao_rank(rng.standard_normal((d1, n)), X) == min(d0 * d1, n)
+        assert khatri_rao_rank(pattern * rng.standard_normal((d1, n)), X) == min(d0 * d1, n)
+
+
+def test_constant_activations_give_rank_at_most_d0():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((4, 30))
+    assert khatri_rao_rank(np.full((6, 30), 0.3), X) == 4
+
+
+def test_explicit_tolerance_and_singular_values():
+    rng = np.random.default_rng(2)
+    A, X = rng.standard_normal((3, 8)), rng.standard_normal((2, 8))
+    values = khatri_rao_singular_values(A, X)
+    expected = np.linalg.svd(scipy.linalg.khatri_rao(A, X), compute_uv=False)
+    assert np.allclose(values[:6], expected, rtol=1e-8)
+    assert khatri_rao_rank(A, X, tol=expected[3] * 1.0001) == 3
+    assert khatri_rao_rank(A, X, tol=0.0, method="eigh") >= 6
+    assert gram_tolerance(2.0, 10, 20) == pytest.approx(20 * np.finfo(float).eps * 2.0)
+
+
+def test_rank_of_zero_matrices():
+    assert khatri_rao_rank(np.zeros((2, 5)), np.ones((3, 5))) == 0
+
+
+def test_rank_rejects_bad_input():
+    A, X = np.ones((2, 5)), np.ones((3, 5))
+    with pytest.raises(ValueError, match="same number N"):
+        khatri_rao_rank(A, X[:, :4])
+    with pytest.raises(ValueError, match="2-D"):
+        khatri_rao(np.ones(5), X)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        khatri_rao_rank(A, bad)
+    with pytest.raises(ValueError, match="A contains NaN"):
+        khatri_rao(np.full((2, 5), np.inf), X)
+    with pytest.raises(ValueError, match="method"):
+        khatri_rao_rank(A, X, method="svd")
+    with pytest.raises(ValueError, match="tol"):
+        khatri_rao_rank(A, X, tol=-1.0)
+
+
+def test_gradient_matrix_is_exported_and_holds_khatri_rao():
+    net = minima.LeakyReLUNet((3, 4), 0.1, seed=0, dtype=torch.float64)
+    X = torch.randn(3, 7, dtype=torch.float64)
+    G, (block_W, _) = minima.rank.gradient_matrix(net, X)
+    A = net.activation_pattern(X)[0]
+    z = net.weights[1][0].detach()
+    assert torch.allclose(block_W, khatri_rao(A * z[:, None], X))

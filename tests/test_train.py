@@ -80,7 +80,14 @@ def test_train_rejects_bad_input():
     with pytest.raises(ValueError, match="net"):
         train("net", X, y)
     with pytest.raises(ValueError, match="label values"):
-        train(net, X, torch.arange(10.0))
+        mce(torch.zeros(1, 10), torch.arange(10.0))
+
+
+def test_regression_targets_train_without_mce():
+    X, _ = minima.data.gaussian_binary(3, 10, seed=0)
+    history = train(LeakyReLUNet((3, 4), seed=0), X, torch.linspace(-1, 1, 10), epochs=20, lr=0.01)
+    assert history.epochs_run == 20 and torch.isnan(history.final_mce).all()
+    assert history.loss[-1, 0] < history.loss[0, 0]
 
 
 def test_sweep_widths_shapes_and_ratios():

@@ -28,6 +28,7 @@ from ._checks import as_float64_matrix, check_positive_int, check_real
 from .models import leaky_relu
 
 __all__ = ["trapezoid", "zero_error_network", "interpolating_network", "neurons_needed", "paper_neuron_count",
+           "planted_local_minimum", "PlantedMinimum",
            "network_output", "Construction"]
 
 _REFUSE_ERROR = 1e-3  # a float64 construction that misses a target by more than this (relative) is refused
@@ -227,3 +228,55 @@ def zero_error_network(X, y, rho: float, *, units_per_group: int = 4, beta: floa
     construction = interpolating_network(X, y_array, rho, units_per_group=units_per_group, beta=beta,
                                          gamma=gamma, seed=seed)
     return construction if return_details else (construction.W, construction.z)
+
+
+@dataclass
+class PlantedMinimum:
+    """A differentiable local minimum with non-zero error, built by :func:`planted_local_minimum`.
+
+    ``W: (d1, d0)``, ``z: (d1,)``, targets ``y: (N,)`` and the error ``e = f(WX)ᵀz − y`` ``(N,)``, which lies in
+    the null space of ``A ∘ X``; ``null_dimension`` is ``N − rank(A ∘ X)``.
+    """
+    W: torch.Tensor
+    z: torch.Tensor
+    y: torch.Tensor
+    error: torch.Tensor
+    null_dimension: int
+
+
+def planted_local_minimum(X, d1: int, rho: float, *, error_norm: float = 1.0, seed: int = 0) -> PlantedMinimum:
+    """Targets ``y`` for which random weights ``(W, z)`` sit at a sub-optimal differentiable local minimum.
+
+    Inside the activation region of ``W`` the outputs are ``y_hat = (A ∘ X)ᵀ vec(diag(z) W)``, linear in
+    ``v = vec(diag(z) W)`` (Soudry & Carmon, Lemma 1). Choosing ``y = y_hat − e`` with ``e ≠ 0`` in the null
+    space of ``A ∘ X`` makes ``v`` the least-squares minimiser over the whole region, so ``(W, z)`` is a local
+    minimum of the MSE with error ``e``, and no pre-activation is zero. This is possible exactly when
+    ``A ∘ X`` has a null space, i.e. rank below ``N``: when ``d0·d1 ≥ N`` and the rank is full, it raises
+    ``ValueError``, which is Theorem 1 in miniature. ``‖e‖₂ = error_norm``; ``X: (d0, N)``.
+    """
+    from .rank import khatri_rao  # late import: rank imports derivatives, which imports models
+
+    X = as_float64_matrix("X", X)
+    d1 = check_positive_int("d1", d1)
+    rho = _check_rho(rho)
+    error_norm = check_real("error_norm", error_norm, low=0.0, low_open=True)
+    generator = np.random.default_rng(seed)
+    d0, n_samples = X.shape
+    W = generator.standard_normal((d1, d0)) / np.sqrt(d0)
+    z = generator.choice([-1.0, 1.0], size=d1) * (0.5 + generator.random(d1))
+    pre = W @ X
+    if np.abs(pre).min() == 0.0:
+        raise ValueError("a pre-activation is exactly zero; choose another seed")
+    A = np.where(pre > 0, 1.0, rho)
+    M = khatri_rao(A, X)
+    _, singular, Vt = np.linalg.svd(M, full_matrices=True)
+    rank = int(np.sum(singular > singular.max() * max(M.shape) * np.finfo(float).eps))
+    null_basis = Vt[rank:].T  # (N, N − rank): vectors e with (A ∘ X) e = 0
+    if null_basis.shape[1] == 0:
+        raise ValueError(f"A ∘ X has full rank N = {n_samples}: every differentiable local minimum in this region "
+                         "has zero error, so none with error can be planted")
+    error = null_basis @ generator.standard_normal(null_basis.shape[1])
+    error *= error_norm / np.linalg.norm(error)
+    outputs = np.where(pre > 0, pre, rho * pre).T @ z
+    return PlantedMinimum(torch.from_numpy(W), torch.from_numpy(z), torch.from_numpy(outputs - error),
+                          torch.from_numpy(error), null_basis.shape[1])

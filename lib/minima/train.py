@@ -35,9 +35,11 @@ def progress_enabled() -> bool:
     return os.environ.get("MINIMA_PROGRESS", "1") != "0"
 
 
-def _label_threshold(y: torch.Tensor) -> float:
+def _label_threshold(y: torch.Tensor, *, strict: bool = True) -> float | None:
     values = torch.unique(y)
     if values.numel() > 2:
+        if not strict:
+            return None  # real-valued targets: a regression, for which the MCE is not defined
         raise ValueError(f"y must hold at most two label values for the MCE, got {values.numel()}")
     return float(values.float().mean()) if values.numel() == 2 else (0.0 if float(values[0]) in (-1.0, 1.0) else 0.5)
 
@@ -56,6 +58,13 @@ def mce(outputs: torch.Tensor, y: torch.Tensor, threshold: float | None = None) 
     """
     threshold = _label_threshold(y) if threshold is None else threshold
     return ((outputs > threshold) != (y > threshold)).to(outputs.dtype).mean(dim=-1)
+
+
+def _training_mce(outputs: torch.Tensor, y: torch.Tensor, threshold: float | None) -> torch.Tensor:
+    """The MCE during training; NaN for real-valued targets, where it is not defined."""
+    if threshold is None:
+        return torch.full(outputs.shape[:-1], float("nan"), dtype=outputs.dtype, device=outputs.device)
+    return mce(outputs, y, threshold)
 
 
 @dataclass
@@ -121,7 +130,9 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     n_samples = X.shape[-1]
     if y.shape[-1] != n_samples or (y.ndim == 2 and y.shape[0] != net.ensemble):
         raise ValueError(f"y must have shape ({n_samples},) or ({net.ensemble}, {n_samples}), got {tuple(y.shape)}")
-    threshold = _label_threshold(y)
+    threshold = _label_threshold(y, strict=False)
+    if threshold is None:
+        stop_at_zero = False
     y = y.to(device=net.device, dtype=net.dtype)
     epochs = check_positive_int("epochs", epochs)
     lr = check_real("lr", lr, low=0.0, low_open=True)
@@ -166,7 +177,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             grads = torch.autograd.grad(per_member.sum(), weights)
             if full_batch:  # the forward pass of this step already measures the epoch
                 with torch.no_grad():
-                    epoch_loss, epoch_error = per_member.detach(), mce(outputs.detach(), yb, threshold)
+                    epoch_loss, epoch_error = per_member.detach(), _training_mce(outputs.detach(), yb, threshold)
                     if stop_at_zero:
                         active = active * (epoch_error > 0).to(active.dtype)
             step += 1
@@ -178,7 +189,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
         if not full_batch:
             with torch.no_grad():
                 outputs = net.forward(X, noise)
-                epoch_loss, epoch_error = mse(outputs, y), mce(outputs, y, threshold)
+                epoch_loss, epoch_error = mse(outputs, y), _training_mce(outputs, y, threshold)
                 if stop_at_zero:
                     active = active * (epoch_error > 0).to(active.dtype)
         epoch_error_cpu = epoch_error.cpu()
@@ -196,7 +207,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     bar.close()
     with torch.no_grad():
         outputs = net.forward(X, noise)
-        final_loss, final_mce = mse(outputs, y).cpu(), mce(outputs, y, threshold).cpu()
+        final_loss, final_mce = mse(outputs, y).cpu(), _training_mce(outputs, y, threshold).cpu()
     return History(torch.stack(losses), torch.stack(errors), epochs_to_zero, final_loss, final_mce, learning_rates,
                    torch.stack(smallest_preactivation) if track_min_preactivation else None)
 
@@ -301,7 +312,7 @@ def settle_in_region(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, mem
     steps = []
     for round_index in range(max_rounds):
         u = W @ X
-        A = torch.where(u > 0, 1.0, net.rho).double()
+        A = torch.where(u > 0, torch.ones_like(u), torch.full_like(u, net.rho))
         if eps is not None:
             A = A * eps
         M = khatri_rao(A.cpu(), X.cpu()).to(W.device)

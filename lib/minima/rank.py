@@ -29,6 +29,7 @@ __all__ = ["khatri_rao", "khatri_rao_gram", "khatri_rao_rank", "khatri_rao_singu
            "gradient_matrix"]
 
 _EPS = np.finfo(np.float64).eps
+_GRAM_BLOCK = 2048  # rows of XᵀX formed at once in khatri_rao_gram
 
 
 def _pair(A, X):
@@ -57,7 +58,8 @@ def khatri_rao_gram(A, X, *, device=None) -> torch.Tensor:
     device = torch.device("cpu") if device is None else torch.device(device)
     At, Xt = torch.from_numpy(A).to(device), torch.from_numpy(X).to(device)
     gram = At.T @ At
-    gram.mul_(Xt.T @ Xt)
+    for start in range(0, A.shape[1], _GRAM_BLOCK):  # XᵀX a block of rows at a time: no second N × N temporary
+        gram[start:start + _GRAM_BLOCK].mul_(Xt[:, start:start + _GRAM_BLOCK].T @ Xt)
     return gram
 
 
@@ -66,7 +68,7 @@ def gram_tolerance(lambda_max: float, n_rows: int, n_samples: int) -> float:
     return max(n_rows, n_samples) * _EPS * lambda_max
 
 
-def _largest_eigenvalue(gram: torch.Tensor, iterations: int = 30) -> float:
+def _largest_eigenvalue(gram: torch.Tensor, iterations: int = 10) -> float:
     """``λ_max`` of a positive semi-definite matrix to a few digits (enough for a threshold), by power iteration."""
     vector = torch.ones(gram.shape[0], dtype=gram.dtype, device=gram.device)
     value = float(gram.diagonal().max())
@@ -121,7 +123,8 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
     if lambda_max <= 0:
         return 0
     threshold = tol ** 2 if tol is not None else gram_tolerance(lambda_max, n_rows, n_samples)
-    _, _, rank, info = scipy.linalg.lapack.dpstrf(gram.numpy(), tol=max(threshold, np.finfo(float).tiny),
+    # the Gram matrix is symmetric, so its transpose is the same matrix in Fortran order: no copy is made
+    _, _, rank, info = scipy.linalg.lapack.dpstrf(gram.numpy().T, tol=max(threshold, np.finfo(float).tiny),
                                                   lower=1, overwrite_a=1)
     if info < 0:
         raise RuntimeError(f"LAPACK dpstrf rejected argument {-info}")

@@ -71,3 +71,27 @@ def test_bad_member_is_refused():
         gradient_matrix(net, torch.randn(3, 2), member=3)
     with pytest.raises(ValueError, match="net"):
         gradient_matrix("net", torch.randn(3, 2))
+
+
+def test_stationarity_is_zero_at_a_planted_minimum_and_not_elsewhere():
+    from minima.construction import planted_local_minimum
+    from minima.derivatives import stationarity
+
+    X, _ = minima.data.gaussian_binary(4, 30, seed=0)
+    planted = planted_local_minimum(X, 3, 0.2, seed=1)
+    net = minima.LeakyReLUNet.from_weights([planted.W, planted.z], 0.2)
+    assert stationarity(net, X, planted.y) < 1e-13
+    assert stationarity(net, X, planted.y + torch.linspace(-1, 1, 30, dtype=torch.float64)) > 1e-3
+    with pytest.raises(ValueError, match="undefined"):
+        stationarity(net, X, net(X)[0].detach())
+
+
+def test_planted_minimum_needs_a_null_space():
+    from minima.construction import planted_local_minimum
+
+    X, _ = minima.data.gaussian_binary(4, 12, seed=0)
+    with pytest.raises(ValueError, match="full rank"):
+        planted_local_minimum(X, 3, 0.2)  # d0·d1 = 12 = N: A∘X has full rank, nothing can be planted
+    planted = planted_local_minimum(X, 2, 0.2, error_norm=2.0)
+    assert planted.null_dimension == 12 - 8
+    assert float(planted.error.norm()) == pytest.approx(2.0)

@@ -99,3 +99,40 @@ def test_sweep_widths_shapes_and_ratios():
     assert deep.parameter_ratio.tolist() == pytest.approx([(12 + 9 + 3) / 20])
     with pytest.raises(ValueError, match="hidden_widths"):
         sweep_widths(X, y, [], repetitions=1)
+
+
+def test_train_layers_freezes_the_others_and_tracks_preactivations():
+    X, y = minima.data.gaussian_binary(4, 30, seed=0)
+    net = LeakyReLUNet((4, 5, 6), 0.1, ensemble=2, seed=0)
+    first = net.weights[0].detach().clone()
+    history = train(net, X, y, epochs=20, train_layers=[1, 2], track_min_preactivation=True, stop_at_zero=False)
+    assert torch.equal(net.weights[0].detach(), first)
+    assert history.min_preactivation.shape == (20, 2) and (history.min_preactivation > 0).all()
+    with pytest.raises(ValueError, match="train_layers"):
+        train(net, X, y, train_layers=[3])
+
+
+def test_slope_noise_shapes_and_sweep_keeps_networks():
+    X, y = minima.data.gaussian_binary(4, 20, seed=0)
+    net = LeakyReLUNet((4, 3, 5), ensemble=2, seed=0)
+    noise = minima.slope_noise(net, 20, 0.3, seed=1)
+    assert [tuple(e.shape) for e in noise] == [(2, 3, 20), (2, 5, 20)]
+    assert torch.equal(noise[0], minima.slope_noise(net, 20, 0.3, seed=1)[0])
+    sweep = sweep_widths(X, y, [2, 3], repetitions=2, epochs=3, noise_std=0.2, keep_networks=True)
+    assert len(sweep.networks) == 2 and sweep.noise[0][0].shape == (2, 2, 20)
+
+
+def test_settle_in_region_reaches_the_exact_regional_minimum():
+    from minima.construction import planted_local_minimum
+    from minima.derivatives import stationarity
+
+    X, _ = minima.data.gaussian_binary(5, 40, seed=2)
+    planted = planted_local_minimum(X, 3, 0.1, seed=0)
+    shifted = LeakyReLUNet.from_weights([planted.W * (1 + 1e-4), planted.z], 0.1)  # same region, off the minimum
+    assert stationarity(shifted, X, planted.y) > 1e-6
+    result = minima.settle_in_region(shifted, X, planted.y)
+    assert result.converged and result.rounds == 1
+    assert stationarity(shifted, X, planted.y) < 1e-12
+    assert float(mse(shifted(X).detach(), planted.y)[0]) == pytest.approx(float(planted.error.pow(2).mean()), rel=1e-10)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        minima.settle_in_region(LeakyReLUNet((5, 2, 2), seed=0), X, planted.y)

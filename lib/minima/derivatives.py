@@ -17,7 +17,8 @@ import torch
 
 from .models import LeakyReLUNet
 
-__all__ = ["flat_parameters", "gradient_matrix", "largest_singular_value", "mse_gradient", "mse_hessian"]
+__all__ = ["flat_parameters", "gradient_matrix", "largest_singular_value", "mse_gradient", "mse_hessian",
+           "stationarity"]
 
 
 def _single(net: LeakyReLUNet, member: int) -> LeakyReLUNet:
@@ -107,3 +108,17 @@ def mse_hessian(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, member: 
     theta = torch.cat([w.reshape(-1) for w in single.weights])
     y = torch.as_tensor(y, dtype=torch.float64)
     return torch.autograd.functional.hessian(lambda t: (outputs(t) - y).pow(2).mean(), theta, vectorize=True)
+
+
+def stationarity(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, member: int = 0, noise=None) -> float:
+    """``‖G e‖₂ / (‖G‖₂ ‖e‖₂)``: how far the error is from the null space of ``G`` (Soudry & Carmon, Lemma 1).
+
+    Zero exactly at a critical point with non-zero error; of order one for a generic error. ``X: (d0, N)``.
+    """
+    G, _ = gradient_matrix(net, X, member=member, noise=noise)
+    single = _single(net, member)
+    error = single.forward(X, noise)[0] - torch.as_tensor(y, dtype=torch.float64, device=single.device)
+    denominator = largest_singular_value(G) * float(error.norm())
+    if denominator == 0.0:
+        raise ValueError("stationarity is undefined where the error or G is zero")
+    return float((G @ error).norm()) / denominator

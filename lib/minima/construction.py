@@ -254,7 +254,7 @@ def planted_local_minimum(X, d1: int, rho: float, *, error_norm: float = 1.0, se
     ``A ∘ X`` has a null space, i.e. rank below ``N``: when ``d0·d1 ≥ N`` and the rank is full, it raises
     ``ValueError``, which is Theorem 1 in miniature. ``‖e‖₂ = error_norm``; ``X: (d0, N)``.
     """
-    from .rank import khatri_rao  # late import: rank imports derivatives, which imports models
+    from .rank import khatri_rao, khatri_rao_rank  # late import: rank imports derivatives, which imports models
 
     X = as_float64_matrix("X", X)
     d1 = check_positive_int("d1", d1)
@@ -269,9 +269,8 @@ def planted_local_minimum(X, d1: int, rho: float, *, error_norm: float = 1.0, se
         raise ValueError("a pre-activation is exactly zero; choose another seed")
     A = np.where(pre > 0, 1.0, rho)
     M = khatri_rao(A, X)
-    _, singular, Vt = np.linalg.svd(M, full_matrices=True)
-    rank = int(np.sum(singular > singular.max() * max(M.shape) * np.finfo(float).eps))
-    null_basis = Vt[rank:].T  # (N, N − rank): vectors e with (A ∘ X) e = 0
+    rank = khatri_rao_rank(A, X)  # the rank decision of minima.rank, then the null space from the SVD
+    null_basis = np.linalg.svd(M, full_matrices=True)[2][rank:].T  # (N, N − rank): e with (A ∘ X) e = 0
     if null_basis.shape[1] == 0:
         raise ValueError(f"A ∘ X has full rank N = {n_samples}: every differentiable local minimum in this region "
                          "has zero error, so none with error can be planted")

@@ -26,6 +26,7 @@ import torch
 
 from ._checks import as_float64_matrix, check_positive_int, check_real
 from .models import leaky_relu
+from .rank import khatri_rao, khatri_rao_rank
 
 __all__ = ["trapezoid", "zero_error_network", "interpolating_network", "neurons_needed", "paper_neuron_count",
            "planted_local_minimum", "PlantedMinimum",
@@ -254,8 +255,6 @@ def planted_local_minimum(X, d1: int, rho: float, *, error_norm: float = 1.0, se
     ``A ∘ X`` has a null space, i.e. rank below ``N``: when ``d0·d1 ≥ N`` and the rank is full, it raises
     ``ValueError``, which is Theorem 1 in miniature. ``‖e‖₂ = error_norm``; ``X: (d0, N)``.
     """
-    from .rank import khatri_rao, khatri_rao_rank  # late import: rank imports derivatives, which imports models
-
     X = as_float64_matrix("X", X)
     d1 = check_positive_int("d1", d1)
     rho = _check_rho(rho)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ._checks import check_finite_tensor, check_positive_int, check_real
 from .device import torch_generator
 from .models import LeakyReLUNet
+from .rank import khatri_rao
 
 __all__ = ["mse", "mce", "train", "History", "progress_enabled", "sweep_widths", "WidthSweep", "slope_noise",
            "settle_in_region", "Settled"]
@@ -113,7 +114,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
           progress: bool | None = None, desc: str = "training") -> History:
     """Train every member of ``net`` in place on ``(X, y)`` and return the :class:`History`.
 
-    ``X: (d0, N)`` shared by all members, or ``(R, d0, N)``; ``y: (N,)`` or ``(R, N)``. ``optimizer`` is
+    ``X: (d0, N)`` shared by all members, or ``(R, d0, N)``; ``y: (N,)`` or ``(R, N)`` with two label values
+    (classification: the MCE is recorded) or real targets (regression: the MCE is NaN, all epochs run). ``optimizer`` is
     ``"adam"`` (β = (0.9, 0.99), ε = 1e-8, as in Soudry & Hoffer) or ``"gd"`` (plain gradient descent).
     ``batch_size=None`` is full batch; otherwise each epoch visits a fresh random permutation (``seed``) in
     mini-batches. The learning rate is ``lr · decay^(epoch − decay_after)`` after epoch ``decay_after``.
@@ -297,8 +299,6 @@ def settle_in_region(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, mem
     ``{1, 1/2, 1/4, …}`` that keeps every pre-activation's sign. A full step ends at a point where
     ``(A ∘ X) e = 0`` to round-off: a differentiable local minimum. Works in float64; needs ``z_i ≠ 0``.
     """
-    from .rank import khatri_rao  # the rank tools import this module's neighbours; import late
-
     if net.depth != 2:
         raise ValueError(f"settle_in_region needs one hidden layer (depth 2), got depth {net.depth}")
     max_rounds = check_positive_int("max_rounds", max_rounds)

@@ -132,7 +132,8 @@ def interpolating_network(X, targets, rho: float, *, units_per_group: int = 4, b
     ``units_per_group`` (4 as in the paper, or 3) units with ``ŵ_iᵀx_n = |t_n|`` on the group and the sign
     of the group in ``z``. Zero targets cost nothing. ``ε1 = β min_{n∉S_i}|w_iᵀx_n| / max_{n∉S_i}|ŵ_iᵀx_n|``
     and ``ε2 = γ ε1`` with ``β, γ ∈ (0, 1)``. Raises ``ValueError`` when ``X`` is not in general position
-    enough for the construction, or when the result would not be exact to ``1e-6`` in float64.
+    enough for the construction, or when the float64 result would miss a target by more than ``1e-3`` (relative
+    to ``max |t|``) or have a zero pre-activation.
     """
     X = as_float64_matrix("X", X)
     d0, n_samples = X.shape

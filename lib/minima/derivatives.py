@@ -15,7 +15,7 @@ import copy
 
 import torch
 
-from .models import LeakyReLUNet
+from .models import LeakyReLUNet, slopes
 
 __all__ = ["flat_parameters", "gradient_matrix", "largest_singular_value", "mse_gradient", "mse_hessian",
            "stationarity"]
@@ -64,17 +64,18 @@ def gradient_matrix(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, nois
     """
     single = _single(net, member)
     X = single._check_inputs(X)
-    _, outputs = single.hidden(X, noise)
-    slopes = [single.activation_pattern(X, noise, layer=layer)[0] for layer in range(single.depth - 1)]
+    pre_activations, outputs = single.hidden(X, noise)  # one forward pass serves every layer's slopes
+    eps = single._check_noise(noise, X.shape[-1])
+    layer_slopes = [slopes(u[0], single.rho, None if e is None else e[0]) for u, e in zip(pre_activations, eps)]
     if single.active_units is not None:
-        slopes = [a * m[0].unsqueeze(-1) for a, m in zip(slopes, single.active_units)]
+        layer_slopes = [a * m[0].unsqueeze(-1) for a, m in zip(layer_slopes, single.active_units)]
     inputs = [X] + [h[0] for h in outputs[:-1]]
-    delta = slopes[-1] * single.weights[-1][0].unsqueeze(-1)
+    delta = layer_slopes[-1] * single.weights[-1][0].unsqueeze(-1)
     blocks = [outputs[-1][0]]
     for layer in range(single.depth - 2, -1, -1):
         blocks.insert(0, (delta.unsqueeze(1) * inputs[layer].unsqueeze(0)).reshape(-1, X.shape[-1]))
         if layer > 0:
-            delta = slopes[layer - 1] * (single.weights[layer][0].T @ delta)
+            delta = layer_slopes[layer - 1] * (single.weights[layer][0].T @ delta)
     return torch.cat(blocks), blocks
 
 

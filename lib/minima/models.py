@@ -22,12 +22,18 @@ import torch
 from ._checks import check_finite_tensor, check_positive_int, check_real
 from .device import torch_generator
 
-__all__ = ["leaky_relu", "LeakyReLUNet"]
+__all__ = ["leaky_relu", "slopes", "LeakyReLUNet"]
 
 
 def leaky_relu(u: torch.Tensor, rho: float) -> torch.Tensor:
     """``f(u) = u`` for ``u > 0`` and ``ρ·u`` otherwise, elementwise (Soudry & Hoffer, eq. 2.1)."""
     return torch.where(u > 0, u, rho * u)
+
+
+def slopes(u: torch.Tensor, rho: float, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """The slopes ``a = ε · (1 if u > 0 else ρ)`` of ``f`` at the pre-activations ``u`` (any shape), in ``u``'s dtype."""
+    a = torch.where(u > 0, torch.ones_like(u), torch.full_like(u, rho))
+    return a if eps is None else a * eps
 
 
 class LeakyReLUNet:
@@ -187,9 +193,7 @@ class LeakyReLUNet:
         """
         pre_activations, _ = self.hidden(X, noise)
         u = pre_activations[layer]
-        slopes = torch.where(u > 0, torch.ones_like(u), torch.full_like(u, self.rho))
-        eps = self._check_noise(noise, u.shape[-1])[layer]
-        return slopes if eps is None else slopes * eps
+        return slopes(u, self.rho, self._check_noise(noise, u.shape[-1])[layer])
 
     @torch.no_grad()
     def min_abs_preactivation(self, X: torch.Tensor) -> torch.Tensor:

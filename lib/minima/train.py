@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ._checks import check_finite_tensor, check_positive_int, check_real
 from .device import torch_generator
-from .models import LeakyReLUNet
+from .models import LeakyReLUNet, slopes
 from .rank import khatri_rao
 
 __all__ = ["mse", "mce", "train", "History", "progress_enabled", "sweep_widths", "WidthSweep", "slope_noise",
@@ -310,20 +310,17 @@ def settle_in_region(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, mem
     y = torch.as_tensor(y).double().to(W.device)
     eps = None if noise is None else noise[0][member].double()
     steps = []
-    for round_index in range(max_rounds):
+    for _ in range(max_rounds):
         u = W @ X
-        A = torch.where(u > 0, torch.ones_like(u), torch.full_like(u, net.rho))
-        if eps is not None:
-            A = A * eps
-        M = khatri_rao(A.cpu(), X.cpu()).to(W.device)
+        M = khatri_rao(slopes(u, net.rho, eps).cpu(), X.cpu()).to(W.device)
         V = z[:, None] * W
         residual = y - M.T @ V.reshape(-1)
         correction = torch.linalg.lstsq(M.T, residual.unsqueeze(1), driver="gelsd" if M.device.type == "cpu" else None)
         target = (V.reshape(-1) + correction.solution[:, 0]).reshape(W.shape) / z[:, None]
         step = 1.0
         for _ in range(40):
-            candidate = W + step * (target - W)
-            if torch.equal(candidate @ X > 0, u > 0) and bool(((candidate @ X) != 0).all()):
+            candidate_u = (W + step * (target - W)) @ X
+            if torch.equal(candidate_u > 0, u > 0) and bool((candidate_u != 0).all()):
                 break
             step /= 2
         else:

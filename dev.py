@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
 """The book's two commands; each sets up what it needs on a fresh machine with Python 3.11 and pip.
 
-    python3 dev.py book    build the executed HTML book (book profile) into _build/html
+    python3 dev.py book [--profile book|smoke|full]
+                           build the executed HTML book into _build/<profile>/_build/html
     python3 dev.py test    run every test: the library's unit and property tests and every chapter
 
 Both create the virtual environment ``.venv`` and install ``requirements.txt`` into it when it is
 missing or the requirements changed, then run inside it.
+
+Each profile has its own build folder, so its executed outputs are cached apart from the others'. The
+execution cache keys only on a notebook's code cells, and Sphinx re-reads only changed sources, so a
+build folder is cleared whenever the library ``lib/minima`` changes: every chapter then re-executes
+against the new library, and no page shows numbers or passing asserts of an older one.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +27,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".requirements.sha256"
+LIBRARY = ROOT / "lib" / "minima"
+PROFILES = ("smoke", "book", "full")
 
 
 def run(command: list[str], **env: str) -> None:
@@ -42,11 +52,57 @@ def ensure_environment() -> None:
     STAMP.write_text(digest)
 
 
+def library_digest(library: Path = LIBRARY) -> str:
+    """A hash of every Python file of the library, names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(library.rglob("*.py")):
+        digest.update(str(path.relative_to(library)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def prepare_build_folder(folder: Path, digest: str) -> bool:
+    """Empty ``folder`` if it was built against another library (``digest``); True when it was emptied.
+
+    The stamp ``folder/library.sha256`` is written by :func:`record_build` after a successful build, so a
+    failed build is redone in full next time.
+    """
+    stamp = folder / "library.sha256"
+    if stamp.is_file() and stamp.read_text() == digest:
+        return False
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return True
+
+
+def record_build(folder: Path, digest: str) -> None:
+    (folder / "library.sha256").write_text(digest)
+
+
+def build_book(root: Path, profile: str, *, library: Path = LIBRARY, jupyter_book: str | None = None,
+               **env: str) -> Path:
+    """Build the executed book of ``root`` at ``profile`` into ``root/_build/<profile>``; return the HTML folder."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    folder = root / "_build" / profile
+    digest = library_digest(library)
+    if prepare_build_folder(folder, digest):
+        print(f"building the {profile} profile from scratch (new build folder or changed library)", flush=True)
+    command = [jupyter_book or str(VENV / "bin" / "jupyter-book"), "build", str(root), "--path-output",
+               str(folder), "-W", "-n", "--keep-going"]
+    run(command, MINIMA_PROGRESS="0", BOOK_PROFILE=profile, **env)
+    record_build(folder, digest)
+    return folder / "_build" / "html"
+
+
 def book() -> None:
+    parser = argparse.ArgumentParser(prog="python3 dev.py book", description="Build the executed book.")
+    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("BOOK_PROFILE", "book"),
+                        help="sizes of the chapters' computations (default: book, or $BOOK_PROFILE)")
+    options = parser.parse_args(sys.argv[2:])
     ensure_environment()
-    run([str(VENV / "bin" / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"],
-        MINIMA_PROGRESS="0", BOOK_PROFILE="book")
-    print(f"\nThe book is in {ROOT / '_build' / 'html'}: open {ROOT / '_build' / 'html' / 'index.html'}")
+    html = build_book(ROOT, options.profile)
+    print(f"\nThe book ({options.profile} profile) is in {html}: open {html / 'index.html'}")
 
 
 def test() -> None:

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import minima
-from minima.construction import (interpolating_network, network_output, neurons_needed, paper_neuron_count,
+from minima.construction import (interpolating_network, neurons_needed, paper_neuron_count,
                                  trapezoid, zero_error_network)
 
 
@@ -38,7 +38,7 @@ def test_zero_error_network_is_exact_differentiable_and_counted(d0, n, rho, bala
     details = zero_error_network(X, y, rho, units_per_group=units, return_details=True)
     W, z = details.W, details.z
     assert W.shape == (neurons_needed(int(y.sum()), d0, units), d0) and z.shape == (W.shape[0],)
-    output = network_output(W, z, X, rho)
+    output = minima.forward([W, z], X, rho)
     error = float((output - y).abs().max())
     assert max(error, details.max_error) <= details.roundoff_bound  # exact up to float64 round-off
     assert error < 1e-6
@@ -99,7 +99,7 @@ def test_zero_error_network_rejects_bad_input():
         zero_error_network(X, y, 1.0)
     with pytest.raises(ValueError, match=r"\{0, 1\}"):
         zero_error_network(X, 2 * y - 1, 0.0)
-    with pytest.raises(ValueError, match="targets must have shape"):
+    with pytest.raises(ValueError, match="y must have shape"):
         zero_error_network(X, y[:5], 0.0)
     with pytest.raises(ValueError, match="d0 >= 2"):
         zero_error_network(X[:1], y, 0.0)
@@ -121,7 +121,7 @@ def test_same_point_with_both_labels_is_refused():
         zero_error_network(X, y, 0.0)
     y_both = torch.tensor([1.0, 0, 0, 0, 0, 1], dtype=torch.float64)  # same point, same label: fine
     W, z = zero_error_network(X, y_both, 0.0)
-    assert torch.allclose(network_output(W, z, X, 0.0), y_both, atol=1e-9)
+    assert torch.allclose(minima.forward([W, z], X, 0.0), y_both, atol=1e-9)
 
 
 def test_zero_sample_with_label_one_is_refused():

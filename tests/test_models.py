@@ -3,6 +3,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from minima import LeakyReLUNet, leaky_relu
+from minima.regions import activation_slopes
 
 
 def test_leaky_relu_values():
@@ -39,16 +40,16 @@ def test_same_seed_same_weights_and_different_seed_differs():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_activation_pattern_and_noise():
+def test_activation_slopes_and_noise():
     net = LeakyReLUNet((3, 5), 0.2, ensemble=2, seed=0, dtype=torch.float64)
     X = torch.randn(3, 4, dtype=torch.float64)
-    A = net.activation_pattern(X)
+    A = activation_slopes(net, X)
     u = torch.matmul(net.weights[0].detach(), X)
     assert torch.equal(A, torch.where(u > 0, torch.ones_like(u), torch.full_like(u, 0.2)))
     # the output is z^T (a_n ⊙ W x_n), the linear form the papers use
     assert torch.allclose(net(X), torch.einsum("rd,rdn->rn", net.weights[1].detach(), A * u))
     eps = torch.rand(2, 5, 4, dtype=torch.float64) + 0.5
-    assert torch.allclose(net.activation_pattern(X, [eps]), A * eps)
+    assert torch.allclose(activation_slopes(net, X, [eps]), A * eps)
     assert torch.allclose(net(X, [eps]), torch.einsum("rd,rdn->rn", net.weights[1].detach(), A * eps * u))
 
 
@@ -85,3 +86,54 @@ def test_from_weights_and_validation():
         net(torch.tensor([[float("inf")]] * 3))
     with pytest.raises(ValueError, match="noise"):
         net(torch.randn(3, 5), [torch.ones(1, 4, 6)])
+
+
+def test_pure_forward_matches_the_network_with_and_without_the_ensemble_axis():
+    import minima
+
+    net = LeakyReLUNet((3, 4, 2), 0.3, ensemble=2, seed=1, dtype=torch.float64)
+    X = torch.randn(3, 5, dtype=torch.float64)
+    weights = [w.detach() for w in net.weights]
+    assert torch.equal(minima.forward(weights, X, 0.3), net(X))
+    assert torch.equal(minima.forward([w[1] for w in weights], X, 0.3), net(X)[1])
+    jacobian = torch.func.jacrev(lambda W1: minima.forward([W1, *weights[1:]], X, 0.3, validate=False))(weights[0])
+    assert jacobian.shape == (2, 5, 2, 4, 3)  # torch.func works on the pure core
+    with pytest.raises(ValueError, match="weights\\[1\\]"):
+        minima.forward([weights[0], weights[1][:, :, :1], weights[2]], X, 0.3)
+    with pytest.raises(ValueError, match="X"):
+        minima.forward(weights, X.float(), 0.3)
+
+
+@given(d_out=st.integers(1, 3), R=st.integers(1, 3), seed=st.integers(0, 100))
+@settings(max_examples=10, deadline=None)
+def test_vector_outputs_and_the_linear_case(d_out, R, seed):
+    net = LeakyReLUNet((3, 4, 5), 1.0, outputs=d_out, ensemble=R, seed=seed, dtype=torch.float64)
+    X = torch.randn(3, 6, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    out = net(X)
+    assert out.shape == (R, d_out, 6) == net.output_shape(6)
+    for r in range(R):
+        W1, W2, W3 = (w[r].detach() for w in net.weights)
+        assert torch.allclose(out[r], W3 @ W2 @ W1 @ X, atol=1e-12)  # ρ = 1: a deep linear network
+    assert net.n_parameters().tolist() == [3 * 4 + 4 * 5 + 5 * d_out] * R
+    assert LeakyReLUNet.from_weights([w.detach() for w in net.weights], 1.0).outputs == d_out
+    assert torch.equal(net.member(R - 1)(X)[0], out[R - 1])
+
+
+def test_to_copies_without_touching_the_original():
+    net = LeakyReLUNet((3, 4), 0.1, seed=0)
+    copy = net.to(torch.float64)
+    assert copy.dtype == torch.float64 and net.dtype == torch.float32
+    assert torch.equal(copy.weights[0].float(), net.weights[0].detach())
+    with torch.no_grad():
+        copy.weights[0].zero_()
+    assert net.weights[0].abs().sum() > 0
+
+
+def test_slope_noise_rejects_bad_input():
+    from minima import slope_noise
+
+    net = LeakyReLUNet((3, 4), seed=0)
+    with pytest.raises(ValueError, match="std"):
+        slope_noise(net, 5, -1.0)
+    with pytest.raises(ValueError, match="net"):
+        slope_noise("net", 5, 0.1)

@@ -101,10 +101,37 @@ def test_rank_rejects_bad_input():
         khatri_rao_rank(A, X, tol=-1.0)
 
 
-def test_gradient_matrix_is_exported_and_holds_khatri_rao():
-    net = minima.LeakyReLUNet((3, 4), 0.1, seed=0, dtype=torch.float64)
-    X = torch.randn(3, 7, dtype=torch.float64)
-    G, (block_W, _) = minima.rank.gradient_matrix(net, X)
-    A = net.activation_pattern(X)[0]
-    z = net.weights[1][0].detach()
-    assert torch.allclose(block_W, khatri_rao(A * z[:, None], X))
+def test_power_iterations_match_the_exact_values():
+    from minima.rank import largest_eigenvalue, largest_singular_value
+
+    generator = torch.Generator().manual_seed(0)
+    M = torch.randn(40, 9, generator=generator, dtype=torch.float64)
+    assert largest_singular_value(M) == pytest.approx(float(torch.linalg.matrix_norm(M, 2)), rel=1e-8)
+    gram = M.T @ M
+    assert largest_eigenvalue(gram, iterations=200) == pytest.approx(float(torch.linalg.eigvalsh(gram)[-1]), rel=1e-8)
+    assert largest_eigenvalue(gram) <= float(torch.linalg.eigvalsh(gram)[-1]) * (1 + 1e-12)  # a lower bound
+    assert largest_singular_value(torch.zeros(3, 2, dtype=torch.float64)) == 0.0
+    with pytest.raises(ValueError, match="square"):
+        largest_eigenvalue(M)
+    with pytest.raises(ValueError, match="iterations"):
+        largest_singular_value(M, iterations=0)
+
+
+def test_one_round_off_rule_for_spectra():
+    from minima.rank import count_clearly_positive, eigenvalue_tolerance, is_positive_semidefinite
+
+    # a rank-3 PSD matrix formed from 50 samples: its 5 zero eigenvalues come out as round-off of either sign
+    generator = torch.Generator().manual_seed(1)
+    B = torch.randn(8, 3, generator=generator, dtype=torch.float64)
+    weights = torch.rand(3, 50, generator=generator, dtype=torch.float64)
+    H = (B @ weights) @ (B @ weights).T / 50
+    eigenvalues = torch.linalg.eigvalsh(H)
+    tolerance = eigenvalue_tolerance(eigenvalues, n_samples=50)
+    assert tolerance == pytest.approx(50 * np.finfo(float).eps * float(eigenvalues.abs().max()))
+    assert is_positive_semidefinite(eigenvalues, 50) and count_clearly_positive(eigenvalues, 50) == 3
+    shifted = eigenvalues - 1e-6 * float(eigenvalues[-1])  # a real negative direction
+    assert not is_positive_semidefinite(shifted, 50)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        eigenvalue_tolerance(torch.tensor([]))
+    with pytest.raises(ValueError, match="NaN"):
+        is_positive_semidefinite([1.0, float("nan")])

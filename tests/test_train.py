@@ -3,7 +3,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import minima
-from minima import LeakyReLUNet, mce, mse, sweep_widths, train
+from minima import LeakyReLUNet, MinAbsPreactivation, mce, mse, sweep_widths, train
+from minima.regions import planted_local_minimum, solve_in_region, stationarity
 
 
 def test_mse_and_mce_formulas():
@@ -105,9 +106,11 @@ def test_train_layers_freezes_the_others_and_tracks_preactivations():
     X, y = minima.data.gaussian_binary(4, 30, seed=0)
     net = LeakyReLUNet((4, 5, 6), 0.1, ensemble=2, seed=0)
     first = net.weights[0].detach().clone()
-    history = train(net, X, y, epochs=20, train_layers=[1, 2], track_min_preactivation=True, stop_at_zero=False)
+    tracker = MinAbsPreactivation(X)
+    train(net, X, y, epochs=20, train_layers=[1, 2], callbacks=[tracker], stop_at_zero=False)
     assert torch.equal(net.weights[0].detach(), first)
-    assert history.min_preactivation.shape == (20, 2) and (history.min_preactivation > 0).all()
+    assert tracker.values.shape == (20, 2) and (tracker.values > 0).all()
+    assert torch.equal(tracker.values[-1], net.min_abs_preactivation(X))  # recorded after the last step
     with pytest.raises(ValueError, match="train_layers"):
         train(net, X, y, train_layers=[3])
 
@@ -122,17 +125,78 @@ def test_slope_noise_shapes_and_sweep_keeps_networks():
     assert len(sweep.networks) == 2 and sweep.noise[0][0].shape == (2, 2, 20)
 
 
-def test_settle_in_region_reaches_the_exact_regional_minimum():
-    from minima.construction import planted_local_minimum
-    from minima.derivatives import stationarity
-
+def test_solve_in_region_reaches_the_exact_regional_minimum():
     X, _ = minima.data.gaussian_binary(5, 40, seed=2)
     planted = planted_local_minimum(X, 3, 0.1, seed=0)
     shifted = LeakyReLUNet.from_weights([planted.W * (1 + 1e-4), planted.z], 0.1)  # same region, off the minimum
     assert stationarity(shifted, X, planted.y) > 1e-6
-    result = minima.settle_in_region(shifted, X, planted.y)
+    result = solve_in_region(shifted, X, planted.y)
     assert result.converged and result.rounds == 1
     assert stationarity(shifted, X, planted.y) < 1e-12
     assert float(mse(shifted(X).detach(), planted.y)[0]) == pytest.approx(float(planted.error.pow(2).mean()), rel=1e-10)
     with pytest.raises(ValueError, match="one hidden layer"):
-        minima.settle_in_region(LeakyReLUNet((5, 2, 2), seed=0), X, planted.y)
+        solve_in_region(LeakyReLUNet((5, 2, 2), seed=0), X, planted.y)
+
+
+@pytest.mark.parametrize("lr", [1e-3, 5e-2])
+def test_adam_step_equals_torch_optim_adam(lr):
+    """The hand-written Adam of the ensemble engine is torch.optim.Adam, member by member."""
+    X, y = minima.data.gaussian_binary(4, 25, seed=3)
+    net = LeakyReLUNet((4, 6, 3), 0.1, seed=7, dtype=torch.float64)
+    reference = [w.detach().clone().requires_grad_(True) for w in net.weights]
+    history = train(net, X, y, epochs=40, lr=lr, stop_at_zero=False)
+    optimizer = torch.optim.Adam(reference, lr=lr, betas=(0.9, 0.99), eps=1e-8)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = mse(minima.forward(reference, X, 0.1), y)[0]
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    for ours, theirs in zip(net.weights, reference):
+        assert torch.allclose(ours.detach(), theirs.detach(), rtol=0, atol=1e-12)
+    assert history.loss[:, 0].tolist() == pytest.approx(losses, rel=1e-12)
+
+
+def test_half_sum_normalization_is_n_over_two_times_the_mse():
+    X, y = minima.data.gaussian_binary(3, 10, seed=0)
+    mean_net = LeakyReLUNet((3, 4), seed=0, dtype=torch.float64)
+    half_net = LeakyReLUNet((3, 4), seed=0, dtype=torch.float64)
+    # plain GD on ½Σ with rate lr·2/N takes exactly the steps of GD on the MSE with rate lr
+    mean_history = train(mean_net, X, y, epochs=5, lr=0.1, optimizer="gd", stop_at_zero=False)
+    half_history = train(half_net, X, y, epochs=5, lr=0.1 * 2 / 10, optimizer="gd", stop_at_zero=False,
+                         normalization="half_sum")
+    assert torch.allclose(half_history.loss, mean_history.loss * 10 / 2)
+    assert torch.allclose(mean_net.weights[0], half_net.weights[0], atol=1e-14)
+    with pytest.raises(ValueError, match="normalization"):
+        train(mean_net, X, y, normalization="sum")
+
+
+def test_vector_outputs_and_linear_networks_train():
+    X, _ = minima.data.gaussian_binary(4, 30, seed=0)
+    targets = torch.randn(2, 4, dtype=torch.float64) @ X  # a linear map: a deep linear net can fit it
+    net = LeakyReLUNet((4, 5, 5), 1.0, outputs=2, ensemble=3, seed=0, dtype=torch.float64)
+    history = train(net, X, targets, epochs=400, lr=1e-2, normalization="half_sum")
+    assert history.loss.shape == (400, 3) and torch.isnan(history.final_mce).all()
+    assert (history.final_loss < 1e-3 * history.loss[0]).all()
+    with pytest.raises(ValueError, match="y must have shape"):
+        train(net, X, targets[0])
+
+
+def test_callbacks_are_called_after_every_epoch_with_the_network():
+    X, y = minima.data.gaussian_binary(3, 10, seed=0)
+    seen = []
+
+    class Recorder:
+        def start(self, net):
+            seen.append(("start", net.weights[0].detach().clone()))
+
+        def __call__(self, epoch, net):
+            seen.append((epoch, net.weights[0].detach().clone()))
+
+    net = LeakyReLUNet((3, 4), seed=0)
+    train(net, X, y, epochs=3, stop_at_zero=False, callbacks=[Recorder()])
+    assert [entry[0] for entry in seen] == ["start", 0, 1, 2]
+    assert torch.equal(seen[-1][1], net.weights[0].detach())
+    with pytest.raises(ValueError, match="callbacks"):
+        train(net, X, y, callbacks=[1])

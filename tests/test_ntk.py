@@ -1,0 +1,105 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import minima
+from minima.ntk import (GramDynamics, empirical_gram, limit_gram, limit_gram_standard_error, linearized_prediction,
+                        min_eigenvalue, theory_step_size, theory_width, two_layer_network)
+
+
+def _jacobian_gram(net, X):
+    """The generic route: per-sample Jacobians of u with respect to W by torch.func, contracted."""
+    W, z = (w.detach()[0] for w in net.weights)
+
+    def output(weights, x):
+        return minima.forward([weights, z], x.unsqueeze(1), 0.0, validate=False)[0]
+
+    J = torch.func.vmap(torch.func.jacrev(output), in_dims=(None, 1))(W, X)  # (N, m, d)
+    J = J.reshape(X.shape[1], -1)
+    return J @ J.T
+
+
+def test_closed_form_against_monte_carlo_within_its_standard_error():
+    X, _ = minima.data.unit_sphere_regression(4, 12, seed=0)
+    m = 200_000
+    W = torch.randn(m, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    estimate, exact = empirical_gram(W, X), limit_gram(X)
+    error = limit_gram_standard_error(X, m)
+    # 144 entries: |z| < 4.5 for all holds with probability > 0.999 if the closed form is right
+    assert ((estimate - exact).abs() <= 4.5 * error + 1e-15).all()
+    assert torch.allclose(exact.diagonal(), torch.full((12,), 0.5, dtype=torch.float64))
+
+
+@given(d=st.integers(2, 5), n=st.integers(1, 6), m=st.integers(1, 40), seed=st.integers(0, 100))
+@settings(max_examples=20, deadline=None)
+def test_empirical_gram_is_the_jacobian_gram(d, n, m, seed):
+    X, _ = minima.data.unit_sphere_regression(d, n, seed=seed)
+    net = two_layer_network(d, m, seed=seed)
+    H = empirical_gram(net.weights[0].detach()[0], X, block=7)
+    assert torch.allclose(H, _jacobian_gram(net, X), rtol=1e-10, atol=1e-14)
+    assert torch.allclose(H, H.T) and float(torch.linalg.eigvalsh(H)[0]) > -1e-12
+
+
+def test_ensemble_gram_and_lambda0():
+    X, _ = minima.data.unit_sphere_regression(3, 5, seed=0)
+    net = two_layer_network(3, 50, ensemble=3, seed=0)
+    H = empirical_gram(net.weights[0].detach(), X)
+    assert H.shape == (3, 5, 5)
+    assert torch.allclose(H[1], empirical_gram(net.weights[0].detach()[1], X))
+    assert min_eigenvalue(H).shape == (3,)
+    x = X[:, :1]
+    assert min_eigenvalue(limit_gram(torch.cat([x, -x], dim=1))) == pytest.approx(0.5)  # antiparallel: λ0 = ½
+    assert abs(min_eigenvalue(limit_gram(torch.cat([x, x, X[:, 1:2]], dim=1)))) < 1e-15  # duplicated: λ0 = 0
+
+
+def test_linearized_prediction_flow_and_steps():
+    X, y = minima.data.unit_sphere_regression(3, 6, seed=2)
+    H = limit_gram(X)
+    u0 = torch.zeros(6, dtype=torch.float64)
+    flow = linearized_prediction(H, u0, y, [0.0, 1.0, 50.0])
+    assert torch.allclose(flow[0], u0) and torch.allclose(flow[1], y - torch.linalg.matrix_exp(-H) @ y)
+    steps = linearized_prediction(H, u0, y, [0, 1, 2], learning_rate=0.3)
+    step = torch.eye(6, dtype=torch.float64) - 0.3 * H
+    assert torch.allclose(steps[2], y - step @ step @ y)
+    with pytest.raises(ValueError, match="whole numbers"):
+        linearized_prediction(H, u0, y, [0.5], learning_rate=0.3)
+
+
+def test_training_with_the_tracker():
+    X, y = minima.data.unit_sphere_regression(5, 8, seed=0)
+    net = two_layer_network(5, 2000, ensemble=2, seed=0)
+    W0 = net.weights[0].detach().clone()
+    tracker = GramDynamics(X, y, every=5)
+    history = minima.train(net, X, y, epochs=20, lr=0.5, optimizer="gd", normalization="half_sum", train_layers=[0],
+                           stop_at_zero=False, callbacks=[tracker])
+    values = tracker.values
+    assert tracker.steps.tolist() == [0, 5, 10, 15, 20]
+    assert values["residual_norm"].shape == (5, 2) and values["outputs"].shape == (5, 2, 8)
+    assert torch.allclose(values["residual_norm"][1] ** 2 / 2, history.loss[5], rtol=1e-10)  # after step 5
+    assert torch.allclose(values["outputs"][-1], net(X).detach(), atol=1e-14)
+    assert torch.equal(net.weights[1].detach().abs(), torch.full((2, 2000), 1 / math.sqrt(2000), dtype=torch.float64))
+    moved = (net.weights[0].detach() - W0).norm(dim=-1).max(dim=-1).values
+    assert values["weight_movement"][0].eq(0).all() and values["weight_movement"][-1].le(moved + 1e-15).all()
+    assert values["gram_change"][0].eq(0).all() and values["flip_fraction"][0].eq(0).all()
+    bound = math.sqrt(8 / 2000) * values["residual_norm"]  # Golikov: ‖∂L/∂w_r‖ ≤ √(n/m) ‖u − y‖
+    assert (values["max_neuron_gradient"] <= bound * (1 + 1e-12)).all()
+    assert history.loss[-1].lt(history.loss[0]).all()
+
+
+def test_theory_numbers_and_bad_input():
+    assert theory_width(100, 0.5, 0.1) == pytest.approx(100 ** 6 / (0.5 ** 4 * 1e-3))
+    assert theory_step_size(100, 0.5) == pytest.approx(5e-5)
+    with pytest.raises(ValueError, match="unit-norm"):
+        limit_gram(2 * torch.eye(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="W must have d = 3"):
+        empirical_gram(torch.ones(4, 2), torch.eye(3))
+    with pytest.raises(ValueError, match="symmetric"):
+        min_eigenvalue(torch.tensor([[1.0, 2.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="delta"):
+        theory_width(10, 0.1, 1.5)
+    with pytest.raises(ValueError, match="two-layer ReLU"):
+        minima.train(minima.LeakyReLUNet((3, 4), 0.1), torch.eye(3), torch.zeros(3), epochs=1,
+                     callbacks=[GramDynamics(torch.eye(3), torch.zeros(3))])

@@ -73,7 +73,7 @@ def test_train_rejects_bad_input():
     with pytest.raises(ValueError, match="y must have shape"):
         train(net, X, y[:5])
     with pytest.raises(ValueError, match="optimizer"):
-        train(net, X, y, optimizer="sgd")
+        train(net, X, y, optimizer="rmsprop")
     with pytest.raises(ValueError, match="lr"):
         train(net, X, y, lr=0)
     with pytest.raises(ValueError, match="epochs"):

@@ -18,7 +18,7 @@ from ._checks import as_float64_matrix, check_positive_int, check_real
 from .device import torch_generator
 
 __all__ = [
-    "gaussian_binary", "unit_sphere_regression", "digits_odd_even", "mnist_odd_even", "zca_whiten", "standardize",
+    "gaussian_binary", "unit_sphere_regression", "teacher_regression", "digits_odd_even", "mnist_odd_even", "zca_whiten", "standardize",
     "read_idx", "write_idx", "load_idx_dataset", "FASHION_MNIST_DIR", "odd_even_labels",
 ]
 
@@ -58,6 +58,26 @@ def unit_sphere_regression(d: int, n_samples: int, seed: int | None = None):
     X = X / X.norm(dim=0, keepdim=True)
     y = torch.randn(n_samples, generator=generator, dtype=torch.float64)
     return X, y
+
+
+def teacher_regression(d0: int, n_samples: int, seed: int | None = None, *, depth: int = 7, width: int = 50):
+    """Kawaguchi, Huang & Kaelbling's synthetic data: ``x ~ N(0, I_d0)``, ``y`` the output of a tanh teacher.
+
+    The teacher is a bias-free fully connected network with ``depth`` hidden layers of ``width`` tanh units
+    and one linear output (their Section 4.3: depth 7, width 50, ``d0 = 10``), weights ``N(0, 2/fan_in)``
+    (the text's "(2dl)"; the exact form is not recoverable). Returns ``X: (d0, N)``, ``y: (N,)``, float64.
+    Chapter 5.
+    """
+    d0, n_samples = check_positive_int("d0", d0), check_positive_int("n_samples", n_samples)
+    depth, width = check_positive_int("depth", depth), check_positive_int("width", width)
+    generator = torch_generator(seed)
+    X = torch.randn(d0, n_samples, generator=generator, dtype=torch.float64)
+    hidden = X
+    for fan_in in [d0] + [width] * (depth - 1):
+        W = torch.randn(width, fan_in, generator=generator, dtype=torch.float64) * (2.0 / fan_in) ** 0.5
+        hidden = torch.tanh(W @ hidden)
+    z = torch.randn(width, generator=generator, dtype=torch.float64) * (2.0 / width) ** 0.5
+    return X, z @ hidden
 
 
 def odd_even_labels(digits) -> torch.Tensor:

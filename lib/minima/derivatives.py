@@ -20,7 +20,7 @@ from ._checks import check_member, check_targets
 from .losses import NORMALIZATIONS, _squared_loss
 from .models import LeakyReLUNet, forward, hidden_layers, leaky_relu_slope
 
-__all__ = ["flat_parameters", "gradient_matrix", "mse_gradient", "mse_hessian", "loss_gradient",
+__all__ = ["flat_parameters", "gradient_matrix", "layer_factors", "tangent_kernel", "mse_gradient", "mse_hessian", "loss_gradient",
            "loss_hessian", "single_member", "member_noise"]
 
 
@@ -71,16 +71,14 @@ def flat_parameters(net: LeakyReLUNet, member: int = 0) -> torch.Tensor:
     return torch.cat([w.detach().reshape(-1) for w in single_member(net, member).weights])
 
 
-def gradient_matrix(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise=None):
-    """``G: (Ω, N)`` (or ``(Ω, d_out N)``), the gradients of the outputs with respect to all weights.
+def layer_factors(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise=None):
+    """The two factors of every layer's block of ``G``: ``[(δ_l, h_{l-1})]`` for ``W_1, …, W_{L-1}``, then ``z``.
 
-    ``X: (d0, N)``. Returns ``(G, blocks)`` where ``blocks[l]`` is the ``(Ω_l, ·)`` slice of layer ``l``
-    (``W_1``, …, ``W_{L-1}``, then ``z``). Computed in float64 by back-propagation for all samples at once:
-    with ``h_0 = x``, ``h_l = ε_l ⊙ f(W_l h_{l-1})``, slopes ``a_l`` and ``δ_{L-1} = a_{L-1} ⊙ z_k`` for
-    output ``k``, ``δ_l = a_l ⊙ (W_{l+1}ᵀ δ_{l+1})``, column ``n`` of the ``W_l`` block is ``δ_{l,n} ⊗ h_{l-1,n}``
-    (a Khatri–Rao product; for one hidden layer ``(a_n ⊙ z) ⊗ x_n``, Soudry & Carmon, Lemma 1) and the
-    ``z`` block is ``h_{L-1}`` (``I_{d_out} ⊗ h_{L-1}`` for vector outputs). Memory is ``O(Ω N d_out)``.
-    Chapters 2, 3 and 5.
+    ``δ_l: (K, d_l, N)`` is the back-propagated slope of output ``k`` at unit ``i`` of layer ``l`` on sample
+    ``n`` (``K = d_out``, or 1 for a scalar output) and ``h_{l-1}: (d_{l-1}, N)`` the layer's input; the last
+    entry is ``(None, h_{L-1})`` for ``z``. ``∂y_hat_{k,n}/∂(W_l)_{ij} = δ_l[k, i, n] h_{l-1}[j, n]``. Float64,
+    one forward and one backward pass for all samples. Chapters 2, 5 and 6 (through :func:`gradient_matrix`
+    and :func:`tangent_kernel`).
     """
     single, X, eps = _prepare(net, X, member, noise)
     weights = [w.detach() for w in single.weights]
@@ -90,21 +88,59 @@ def gradient_matrix(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, nois
                     for u, e in zip(pre_activations, eps)]
     if masks is not None:
         layer_slopes = [a * m[0].unsqueeze(-1) for a, m in zip(layer_slopes, masks)]
-    n_samples = X.shape[-1]
     z = weights[-1][0] if single.outputs is not None else weights[-1][0].unsqueeze(0)  # (K, d_{L-1})
-    n_outputs = z.shape[0]
     inputs = [X] + [h[0] for h in outputs[:-1]]
-    last_hidden = outputs[-1][0]
-    z_block = last_hidden if single.outputs is None else torch.kron(
-        torch.eye(n_outputs, dtype=torch.float64, device=X.device), last_hidden)
     delta = layer_slopes[-1].unsqueeze(0) * z.unsqueeze(-1)  # (K, d_{L-1}, N)
-    blocks = [z_block]
+    factors = [(None, outputs[-1][0])]
     for layer in range(single.depth - 2, -1, -1):
-        block = torch.einsum("kin,jn->ijkn", delta, inputs[layer])
-        blocks.insert(0, block.reshape(-1, n_outputs * n_samples))
+        factors.insert(0, (delta, inputs[layer]))
         if layer > 0:
             delta = layer_slopes[layer - 1].unsqueeze(0) * torch.einsum("ij,kin->kjn", weights[layer][0], delta)
+    return factors
+
+
+def gradient_matrix(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise=None):
+    """``G: (Ω, N)`` (or ``(Ω, d_out N)``), the gradients of the outputs with respect to all weights.
+
+    ``X: (d0, N)``. Returns ``(G, blocks)`` where ``blocks[l]`` is the ``(Ω_l, ·)`` slice of layer ``l``
+    (``W_1``, …, ``W_{L-1}``, then ``z``). Computed in float64 by back-propagation for all samples at once:
+    with ``h_0 = x``, ``h_l = ε_l ⊙ f(W_l h_{l-1})``, slopes ``a_l`` and ``δ_{L-1} = a_{L-1} ⊙ z_k`` for
+    output ``k``, ``δ_l = a_l ⊙ (W_{l+1}ᵀ δ_{l+1})``, column ``n`` of the ``W_l`` block is ``δ_{l,n} ⊗ h_{l-1,n}``
+    (a Khatri–Rao product; for one hidden layer ``(a_n ⊙ z) ⊗ x_n``, Soudry & Carmon, Lemma 1) and the
+    ``z`` block is ``h_{L-1}`` (``I_{d_out} ⊗ h_{L-1}`` for vector outputs). Column ``k N + n`` belongs to
+    output ``k`` on sample ``n``. Memory is ``O(Ω N d_out)``. Chapters 2, 3 and 5.
+    """
+    factors = layer_factors(net, X, member=member, noise=noise)
+    hidden = factors[-1][1]
+    n_outputs = factors[0][0].shape[0]
+    n_samples = hidden.shape[-1]
+    blocks = []
+    for delta, inputs in factors[:-1]:
+        block = torch.einsum("kin,jn->ijkn", delta, inputs)
+        blocks.append(block.reshape(-1, n_outputs * n_samples))
+    is_vector = net.outputs is not None
+    blocks.append(torch.kron(torch.eye(n_outputs, dtype=torch.float64, device=hidden.device), hidden)
+                  if is_vector else hidden)
     return torch.cat(blocks), blocks
+
+
+def tangent_kernel(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise=None) -> torch.Tensor:
+    """The empirical neural tangent kernel ``K = Gᵀ G``, ``(d_out N, d_out N)``, without forming ``G``.
+
+    Each layer contributes a Khatri–Rao Gram matrix, ``(Δ_lᵀ Δ_l) ⊙ (1 ⊗ H_{l-1}ᵀ H_{l-1})`` with
+    ``Δ_l = δ_l`` flattened to ``(d_l, K N)``, and ``z`` contributes ``I_K ⊗ H_{L-1}ᵀ H_{L-1}``: ``O((KN)² Σ d_l)``
+    flops instead of ``O((KN)² Ω)``. Rows and columns are ordered as the columns of :func:`gradient_matrix`.
+    Chapters 5 and 6.
+    """
+    factors = layer_factors(net, X, member=member, noise=noise)
+    hidden = factors[-1][1]
+    n_outputs = factors[0][0].shape[0]
+    ones = torch.ones(n_outputs, n_outputs, dtype=torch.float64, device=hidden.device)
+    kernel = torch.kron(torch.eye(n_outputs, dtype=torch.float64, device=hidden.device), hidden.T @ hidden)
+    for delta, inputs in factors[:-1]:
+        flat = delta.permute(1, 0, 2).reshape(delta.shape[1], -1)  # (d_l, K N), column k N + n
+        kernel += (flat.T @ flat) * torch.kron(ones, inputs.T @ inputs)
+    return kernel
 
 
 def _loss_of_parameters(net, X, y, member, noise, normalization):

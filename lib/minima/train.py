@@ -104,11 +104,18 @@ def _gd_step(weights, grads, lr, active):
         w.sub_(lr * g * active.view(-1, *([1] * (w.ndim - 1))))
 
 
+def _sgd_momentum_step(weights, grads, velocities, lr, momentum, active):
+    """``v ← μ v + g``, ``w ← w − lr v`` (as ``torch.optim.SGD`` with ``momentum=μ``), on active members."""
+    for w, g, v in zip(weights, grads, velocities):
+        v.mul_(momentum).add_(g)
+        w.sub_(lr * v * active.view(-1, *([1] * (w.ndim - 1))))
+
+
 def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1000, lr: float = 1e-2,
           optimizer: str = "adam", batch_size: int | None = None, decay_after: int | None = None,
           decay: float = 1.0, stop_at_zero: bool = True, noise: Sequence[torch.Tensor | None] | None = None,
           betas: tuple[float, float] = (0.9, 0.99), eps: float = 1e-8, seed: int | None = None,
-          train_layers: Sequence[int] | None = None, normalization: str = "mean",
+          train_layers: Sequence[int] | None = None, normalization: str = "mean", momentum: float = 0.9,
           callbacks: Sequence[Callable] = (), progress: bool | None = None, desc: str = "training") -> History:
     """Train every member of ``net`` in place on ``(X, y)`` and return the :class:`History`.
 
@@ -120,7 +127,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
         members' (``(R, N)``, ``(R, d_out, N)``). Two label values: a classification, the MCE is recorded
         and the stopping rule applies; real targets: a regression, the MCE is NaN and all epochs run.
     epochs, lr: the number of passes over the data and the learning rate.
-    optimizer: ``"adam"`` (β = (0.9, 0.99), ε = 1e-8, as in Soudry & Hoffer) or ``"gd"`` (plain gradient descent).
+    optimizer: ``"adam"`` (β = (0.9, 0.99), ε = 1e-8, as in Soudry & Hoffer), ``"gd"`` (plain gradient
+        descent) or ``"sgd"`` (gradient descent with ``momentum``, as Kawaguchi, Huang & Kaelbling train).
     batch_size: ``None`` for full batch; otherwise each epoch visits a fresh random permutation (``seed``).
     decay_after, decay: the learning rate is ``lr · decay^(epoch − decay_after)`` after epoch ``decay_after``.
     stop_at_zero: freeze each member once its MCE is zero, and stop when all are frozen.
@@ -149,8 +157,9 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     epochs = check_positive_int("epochs", epochs)
     lr = check_real("lr", lr, low=0.0, low_open=True)
     decay = check_real("decay", decay, low=0.0, high=1.0, low_open=True)
-    if optimizer not in ("adam", "gd"):
-        raise ValueError(f"optimizer must be 'adam' or 'gd', got {optimizer!r}")
+    if optimizer not in ("adam", "gd", "sgd"):
+        raise ValueError(f"optimizer must be 'adam', 'gd' or 'sgd', got {optimizer!r}")
+    momentum = check_real("momentum", momentum, low=0.0, high=1.0, high_open=True)
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)
     if decay_after is not None:
@@ -205,6 +214,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             with torch.no_grad():
                 if optimizer == "adam":
                     _adam_step(weights, grads, state, rate, betas, eps, active, step)
+                elif optimizer == "sgd":
+                    _sgd_momentum_step(weights, grads, [m for m, _ in state], rate, momentum, active)
                 else:
                     _gd_step(weights, grads, rate, active)
         if not full_batch:

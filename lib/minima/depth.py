@@ -1,0 +1,175 @@
+"""Kawaguchi, Huang & Kaelbling (2019): the loss at differentiable local minima, J(θ), and depth and width.
+
+For a bias-free network with weights ``θ`` and outputs ``Ŷ: (d_y, m)`` (columns are samples, as everywhere
+in this library), let ``J_θ`` be the Jacobian of ``vec Ŷ`` with respect to all weights: the transpose of
+:func:`minima.derivatives.gradient_matrix` (their Lemma 1: ``J_θ = [D, D^{(H+1)}]``). Their Theorem 1 says
+every differentiable local minimum satisfies ``L(θ) = J(θ)`` with
+
+    J(θ) = ½ ‖(I − P[J_θ]) vec Y‖²,        L(θ) = ½ ‖Ŷ − Y‖_F²,
+
+``P[M]`` the orthogonal projector onto the column space of ``M``. ``J(θ)`` is the loss of the best linear
+model in the network's tangent features; it falls as the columns of ``J_θ`` multiply with depth and width.
+Three routes to the same number (:func:`j_value`):
+
+* ``"svd"``: the singular value decomposition of ``J_θ`` with the paper's cut-off (App. C, from Numerical
+  Recipes): singular values above ``½ σ_max ε (r + c + 1)`` for an ``r × c`` matrix count (:func:`khk_cutoff`);
+* ``"sum"``: Theorem 1's form, ``½‖Y‖² − Σ_l Σ_k ½‖P[N_k^{(l)} D_k^{(l)}] vec Y‖²``, a block Gram–Schmidt over the
+  units (each block ``D_k^{(l)}`` holds the columns of unit ``k``'s incoming weights), with the same cut-off;
+* ``"kernel"`` (the default): kernel regression with the empirical tangent kernel ``K = J_θ J_θᵀ``
+  (:func:`minima.derivatives.tangent_kernel`, formed without ``J_θ``), ``½‖(I − K K⁺) vec Y‖²``. Its rank is
+  decided by pivoted Cholesky on ``K`` with :mod:`minima.rank`'s rule (``σ > σ_max √(max(r, c) ε)``), which
+  agrees with the cut-off above whenever no singular value of ``J_θ`` lies between the two thresholds; at
+  full row rank ``J(θ) = 0`` and ``J_θ`` is never formed.
+
+The last form is the bridge to chapter 6: ``J(θ)`` is the training residual of the neural-tangent-kernel
+regression at ``θ``. Since the network is positively homogeneous of degree ``H + 1`` in ``θ``,
+``vec Ŷ = J_θ θ / (H + 1)`` lies in the column space, so ``J(θ) ≤ L(θ)`` everywhere. Chapter 5.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from ._checks import check_targets
+from .derivatives import gradient_matrix, single_member, tangent_kernel
+from .models import LeakyReLUNet, check_weights
+from .rank import gram_tolerance, largest_eigenvalue
+
+__all__ = ["network_from_weights", "parameter_jacobian", "khk_cutoff", "j_value", "METHODS"]
+
+METHODS = ("kernel", "svd", "sum")
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def network_from_weights(weights, rho: float) -> LeakyReLUNet:
+    """One float64 network from Kawaguchi's weights ``[W_1: (d1, d0), …, W_{H+1}: (d_y, d_H)]``, or a net.
+
+    A :class:`~minima.models.LeakyReLUNet` passes through (its member 0). Chapter 5.
+    """
+    if isinstance(weights, LeakyReLUNet):
+        return single_member(weights, 0)
+    weights = [torch.as_tensor(w) for w in weights]
+    if any(not w.is_floating_point() for w in weights):
+        weights = [w.double() for w in weights]
+    _, _, ensemble = check_weights(weights)
+    if ensemble:
+        raise ValueError("weights must be one network's, without the ensemble axis: W_1 of shape (d1, d0)")
+    return LeakyReLUNet.from_weights([w.double() for w in weights], rho)
+
+
+def _targets(net: LeakyReLUNet, X: torch.Tensor, Y) -> torch.Tensor:
+    """``vec Y`` ordered as the rows of ``J_θ`` (output ``k`` on sample ``n`` at ``k m + n``)."""
+    n_samples = X.shape[-1]
+    shapes = ((n_samples,), (1, n_samples)) if net.outputs is None else ((net.outputs, n_samples),)
+    return check_targets("Y", Y, shapes).double().reshape(-1).to(net.device)
+
+
+def parameter_jacobian(weights, X, *, rho: float = 0.0) -> torch.Tensor:
+    """``J_θ: (d_y m, d_θ)``, the Jacobian of ``vec Ŷ`` with respect to all weights, float64 (Lemma 1).
+
+    ``X: (d0, m)``. Row ``k m + n`` belongs to output ``k`` on sample ``n``; columns follow ``W_1`` (row-major),
+    …, ``W_{H+1}``. Chapter 5.
+    """
+    net = network_from_weights(weights, rho)
+    G, _ = gradient_matrix(net, torch.as_tensor(X).double())
+    return G.T
+
+
+def khk_cutoff(matrix: torch.Tensor) -> float:
+    """The singular-value cut-off of Kawaguchi, Huang & Kaelbling (App. C): ``½ σ_max ε (r + c + 1)``.
+
+    For an ``r × c`` matrix; singular values at or below it count as zero. Chapter 5.
+    """
+    if matrix.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {tuple(matrix.shape)}")
+    if matrix.numel() == 0:
+        return 0.0
+    largest = float(torch.linalg.matrix_norm(matrix, ord=2))
+    return 0.5 * largest * _EPS * (matrix.shape[0] + matrix.shape[1] + 1)
+
+
+def _range_basis(matrix: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """An orthonormal basis of the column space of ``matrix``: left singular vectors with ``σ > cutoff``."""
+    if matrix.shape[1] == 0:
+        return matrix.new_zeros(matrix.shape[0], 0)
+    U, singular, _ = torch.linalg.svd(matrix, full_matrices=False)
+    return U[:, singular > cutoff]
+
+
+def _j_svd(J: torch.Tensor, y: torch.Tensor) -> float:
+    basis = _range_basis(J, khk_cutoff(J))
+    residual = y - basis @ (basis.T @ y)
+    return 0.5 * float(residual @ residual)
+
+
+def _j_sum(J: torch.Tensor, y: torch.Tensor, blocks: list[int]) -> float:
+    """Theorem 1: ``½‖y‖² − Σ ½‖P[Q_b] y‖²``, ``Q_b`` the part of block ``b`` orthogonal to the blocks before it."""
+    cutoff = khk_cutoff(J)  # one absolute cut-off for every block: what is left of a block is small
+    basis = y.new_zeros(y.shape[0], 0)
+    explained = 0.0
+    start = 0
+    for size in blocks:
+        block = J[:, start:start + size]
+        start += size
+        for _ in range(2):  # Gram–Schmidt twice against the earlier blocks ("twice is enough")
+            block = block - basis @ (basis.T @ block)
+        new = _range_basis(block, cutoff)
+        if new.shape[1]:
+            new = new - basis @ (basis.T @ new)
+            new, _ = torch.linalg.qr(new)
+        explained += 0.5 * float((new.T @ y).pow(2).sum())
+        basis = torch.cat([basis, new], dim=1)
+    return 0.5 * float(y @ y) - explained
+
+
+def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters: int) -> float:
+    """``½‖(I − K K⁺) y‖²`` for the tangent kernel ``K = J Jᵀ``, its rank decided by pivoted Cholesky.
+
+    LAPACK ``dpstrf`` on ``K`` finds the rank ``r`` and ``r`` rows ``S`` of ``J`` that span its row space. If
+    ``r`` is the number of rows, ``J`` has full row rank and ``J(θ) = 0``: ``J`` is never formed. Otherwise the
+    column space of ``J`` is that of ``J Q_S``, ``Q_S`` an orthonormal basis of the rows ``S``: a matrix with
+    the condition of ``J``, not of ``K``, so the projection keeps ``J``'s accuracy.
+    """
+    K = tangent_kernel(net, X)
+    n = K.shape[0]
+    largest = largest_eigenvalue(K)
+    if largest <= 0.0:
+        return 0.5 * float(y @ y)
+    tolerance = gram_tolerance(largest, n_parameters, n)  # absolute, on the pivots (eigenvalue scale)
+    _, pivots, rank, info = scipy.linalg.lapack.dpstrf(K.cpu().numpy(), tol=tolerance, lower=1)
+    if info < 0:
+        raise RuntimeError(f"LAPACK dpstrf rejected argument {-info}")
+    if rank == n:
+        return 0.0
+    G, _ = gradient_matrix(net, X)  # (Ω, n): column i is row i of J
+    rows = torch.as_tensor(pivots[:rank] - 1, device=G.device)
+    row_space, _ = torch.linalg.qr(G[:, rows])  # (Ω, r)
+    basis, _ = torch.linalg.qr(G.T @ row_space)  # (n, r): the column space of J
+    residual = y - basis @ (basis.T @ y)
+    return 0.5 * float(residual @ residual)
+
+
+def j_value(weights, X, Y, *, rho: float = 0.0, method: str = "kernel") -> float:
+    """Kawaguchi, Huang & Kaelbling's ``J(θ) = ½‖(I − P[J_θ]) vec Y‖²`` (Theorem 1), float64.
+
+    ``weights``: ``[W_1: (d1, d0), …, W_{H+1}: (d_y, d_H)]`` (a ``(d_H,)`` last layer for a scalar output),
+    or a :class:`~minima.models.LeakyReLUNet` (member 0); ``X: (d0, m)``; ``Y: (d_y, m)`` (or ``(m,)`` for a
+    scalar output); ``rho``: the leaky slope (0: ReLU, 1: linear). ``method``: ``"kernel"`` (default, no
+    Jacobian formed), ``"svd"`` or ``"sum"`` (Theorem 1's Gram–Schmidt form); see the module. Chapter 5.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    net = network_from_weights(weights, rho)
+    X = net.check_inputs(torch.as_tensor(X).double() if not isinstance(X, torch.Tensor) else X.double())
+    y = _targets(net, X, Y)
+    n_parameters = sum(w[0].numel() for w in net.weights)
+    if method == "kernel":
+        return _j_kernel(net, X, y, n_parameters)
+    G, blocks = gradient_matrix(net, X)
+    J = G.T
+    if method == "svd":
+        return _j_svd(J, y)
+    unit_blocks = [w.shape[2] for w in net.weights[:-1] for _ in range(w.shape[1])]  # one per unit: d_{l-1}
+    unit_blocks.append(blocks[-1].shape[0])  # the last layer, D^{(H+1)} = I ⊗ Φ^{(H)}
+    return _j_sum(J, y, unit_blocks)

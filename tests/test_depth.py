@@ -1,0 +1,76 @@
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import minima
+from minima.depth import j_value, khk_cutoff, parameter_jacobian
+from minima.derivatives import tangent_kernel
+from minima.losses import half_squared_error
+
+
+def _setting(widths, outputs, m, rho, seed):
+    generator = torch.Generator().manual_seed(seed)
+    net = minima.LeakyReLUNet(widths, rho, outputs=outputs, seed=seed, dtype=torch.float64)
+    X = torch.randn(widths[0], m, generator=generator, dtype=torch.float64)
+    Y = torch.randn(m if outputs is None else (outputs, m), generator=generator, dtype=torch.float64)
+    return net, X, Y
+
+
+def _autograd_jacobian(net, X):
+    shapes = [w[0].shape for w in net.weights]
+    sizes = [w[0].numel() for w in net.weights]
+    theta = torch.cat([w.detach()[0].reshape(-1) for w in net.weights])
+
+    def outputs(parameters):
+        weights = [p.reshape(s) for p, s in zip(parameters.split(sizes), shapes)]
+        return minima.forward(weights, X, net.rho, validate=False).reshape(-1)
+
+    return torch.autograd.functional.jacobian(outputs, theta)
+
+
+@given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=4), outputs=st.sampled_from([None, 1, 3]),
+       m=st.integers(2, 25), rho=st.sampled_from([0.0, 0.2, 1.0]), seed=st.integers(0, 200))
+@settings(max_examples=25, deadline=None)
+def test_three_forms_of_j_agree_and_j_is_below_the_loss(widths, outputs, m, rho, seed):
+    net, X, Y = _setting(widths, outputs, m, rho, seed)
+    J = _autograd_jacobian(net, X)
+    assert torch.allclose(parameter_jacobian(net, X, rho=rho), J, atol=1e-10)
+    values = [j_value(net, X, Y, rho=rho, method=method) for method in ("kernel", "svd", "sum")]
+    scale = 0.5 * float(Y.pow(2).sum())
+    assert max(values) - min(values) <= 1e-8 * scale
+    # against least squares on the autograd Jacobian with the paper's cut-off
+    rcond = khk_cutoff(J) / max(float(torch.linalg.matrix_norm(J, ord=2)), 1e-300)
+    solution = torch.linalg.lstsq(J, Y.reshape(-1, 1), rcond=rcond, driver="gelsd").solution
+    reference = 0.5 * float((Y.reshape(-1, 1) - J @ solution).pow(2).sum())
+    assert values[1] == pytest.approx(reference, abs=1e-8 * scale)
+    loss = float(half_squared_error(net(X).detach(), Y if outputs is not None else Y)[0])
+    assert values[0] <= loss + 1e-9 * scale  # vec Ŷ = J θ / (H + 1) lies in the column space (homogeneity)
+
+
+def test_homogeneity_and_the_kernel():
+    net, X, Y = _setting((3, 5, 4), 2, 15, 0.0, 1)
+    J = parameter_jacobian(net, X)
+    theta = torch.cat([w.detach()[0].reshape(-1) for w in net.weights])
+    assert torch.allclose(J @ theta / 3, net(X).detach()[0].reshape(-1), atol=1e-12)  # degree H + 1 = 3
+    assert torch.allclose(tangent_kernel(net, X), J @ J.T, atol=1e-11)
+
+
+def test_j_equals_the_loss_at_a_planted_minimum():
+    from minima.regions import planted_local_minimum
+
+    X, _ = minima.data.gaussian_binary(4, 30, seed=0)
+    planted = planted_local_minimum(X, 3, 0.2, seed=1)
+    weights = [planted.W, planted.z]
+    loss = 0.5 * float(planted.error.pow(2).sum())
+    assert j_value(weights, X, planted.y, rho=0.2) == pytest.approx(loss, rel=1e-10)
+    assert j_value(weights, X, planted.y, rho=0.2, method="sum") == pytest.approx(loss, rel=1e-10)
+
+
+def test_bad_input():
+    net, X, Y = _setting((3, 4), None, 10, 0.0, 0)
+    with pytest.raises(ValueError, match="method"):
+        j_value(net, X, Y, method="qr")
+    with pytest.raises(ValueError, match="Y must have shape"):
+        j_value(net, X, Y[:5])
+    with pytest.raises(ValueError, match="ensemble axis"):
+        j_value([w.detach() for w in net.weights], X, Y)

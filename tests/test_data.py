@@ -136,3 +136,18 @@ def test_read_idx_rejects_malformed_files(tmp_path):
 def test_debian_fashion_mnist():
     X, y = data.load_idx_dataset(split="t10k", n_samples=200)
     assert X.shape == (784, 200)
+
+
+def test_mnist_at_the_papers_eight_by_eight():
+    X, y = data.mnist_odd_even(50, seed=0, size=8)
+    assert X.shape == (64, 50) and set(y.tolist()) <= {-1.0, 1.0}
+    with pytest.raises(ValueError, match="size"):
+        data.mnist_odd_even(10, size=12)
+
+
+def test_teacher_and_sphere_data():
+    X, y = data.teacher_regression(10, 40, seed=1)
+    assert X.shape == (10, 40) and y.shape == (40,) and torch.isfinite(y).all()
+    assert torch.equal(y, data.teacher_regression(10, 40, seed=1)[1])
+    S, t = data.unit_sphere_regression(5, 30, seed=0)
+    assert torch.allclose(S.norm(dim=0), torch.ones(30, dtype=torch.float64))

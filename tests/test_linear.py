@@ -83,3 +83,20 @@ def test_sgd_with_momentum_equals_torch_optim_sgd():
         assert torch.allclose(ours.detach(), theirs.detach(), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="momentum"):
         minima.train(net, X, y, optimizer="sgd", momentum=1.0)
+
+
+def test_newton_refine_reaches_round_off_where_gradient_descent_is_slow():
+    from minima.linear import newton_refine
+
+    X, Y = _data(6, 5, 40, seed=3)
+    best = global_minimum(X, Y, [4, 4, 6])
+    net = minima.LeakyReLUNet((6, 4, 4, 6), 1.0, outputs=5, ensemble=2, seed=2, dtype=torch.float64)
+    minima.train(net, X, Y, epochs=1500, lr=1e-2, normalization="half_sum")
+    curvature = max(critical_point_kind([w.detach()[r] for w in net.weights], X, Y).largest_eigenvalue
+                    for r in range(2))
+    history = minima.train(net, X, Y, epochs=300, lr=1 / curvature, optimizer="gd", normalization="half_sum")
+    assert (history.final_loss - best).min() > 1e-12 * best  # gradient descent is short of the last digits
+    for r in range(2):
+        refined = newton_refine([w.detach()[r] for w in net.weights], X, Y)
+        loss = float(minima.half_squared_error(minima.forward(refined, X, 1.0)[None], Y)[0])
+        assert loss == pytest.approx(best, rel=1e-13)

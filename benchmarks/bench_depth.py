@@ -19,7 +19,8 @@ import minima
 from minima.depth import j_value, khk_cutoff
 
 
-def autograd_j(net, X, Y):
+def autograd_jacobian(net, X):
+    """The Jacobian of vec Ŷ with respect to all weights of member 0, by plain autograd (the oracle)."""
     shapes = [w[0].shape for w in net.weights]
     sizes = [w[0].numel() for w in net.weights]
     theta = torch.cat([w.detach()[0].reshape(-1) for w in net.weights])
@@ -28,7 +29,11 @@ def autograd_j(net, X, Y):
         weights = [p.reshape(s) for p, s in zip(parameters.split(sizes), shapes)]
         return minima.forward(weights, X, net.rho, validate=False).reshape(-1)
 
-    J = torch.autograd.functional.jacobian(outputs, theta)
+    return torch.autograd.functional.jacobian(outputs, theta)
+
+
+def autograd_j(net, X, Y):
+    J = autograd_jacobian(net, X)
     y = Y.reshape(-1, 1)
     rcond = khk_cutoff(J) / float(torch.linalg.matrix_norm(J, ord=2))
     solution = torch.linalg.lstsq(J, y, rcond=rcond, driver="gelsd").solution

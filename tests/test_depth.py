@@ -1,8 +1,13 @@
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
 import minima
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_depth import autograd_jacobian as _autograd_jacobian
 from minima.depth import j_value, khk_cutoff, parameter_jacobian
 from minima.derivatives import tangent_kernel
 from minima.losses import half_squared_error
@@ -14,18 +19,6 @@ def _setting(widths, outputs, m, rho, seed):
     X = torch.randn(widths[0], m, generator=generator, dtype=torch.float64)
     Y = torch.randn(m if outputs is None else (outputs, m), generator=generator, dtype=torch.float64)
     return net, X, Y
-
-
-def _autograd_jacobian(net, X):
-    shapes = [w[0].shape for w in net.weights]
-    sizes = [w[0].numel() for w in net.weights]
-    theta = torch.cat([w.detach()[0].reshape(-1) for w in net.weights])
-
-    def outputs(parameters):
-        weights = [p.reshape(s) for p, s in zip(parameters.split(sizes), shapes)]
-        return minima.forward(weights, X, net.rho, validate=False).reshape(-1)
-
-    return torch.autograd.functional.jacobian(outputs, theta)
 
 
 @given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=4), outputs=st.sampled_from([None, 1, 3]),

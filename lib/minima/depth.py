@@ -14,7 +14,8 @@ Three routes to the same number (:func:`j_value`):
 * ``"svd"``: the singular value decomposition of ``J_θ`` with the paper's cut-off (App. C, from Numerical
   Recipes): singular values above ``½ σ_max ε (r + c + 1)`` for an ``r × c`` matrix count (:func:`khk_cutoff`);
 * ``"sum"``: Theorem 1's form, ``½‖Y‖² − Σ_l Σ_k ½‖P[N_k^{(l)} D_k^{(l)}] vec Y‖²``, a block Gram–Schmidt over the
-  units (each block ``D_k^{(l)}`` holds the columns of unit ``k``'s incoming weights), with the same cut-off;
+  units (each block ``D_k^{(l)}`` holds the columns of unit ``k``'s incoming weights); each term is evaluated
+  as the growth of the projection when its block joins the earlier ones, with the same cut-off;
 * ``"kernel"`` (the default): kernel regression with the empirical tangent kernel ``K = J_θ J_θᵀ``
   (:func:`minima.derivatives.tangent_kernel`, formed without ``J_θ``), ``½‖(I − K K⁺) vec Y‖²``. Its rank is
   decided by pivoted Cholesky on ``K`` with :mod:`minima.rank`'s rule (``σ > σ_max √(max(r, c) ε)``), which
@@ -104,22 +105,23 @@ def _j_svd(J: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _j_sum(J: torch.Tensor, y: torch.Tensor, blocks: list[int]) -> float:
-    """Theorem 1: ``½‖y‖² − Σ ½‖P[Q_b] y‖²``, ``Q_b`` the part of block ``b`` orthogonal to the blocks before it."""
-    cutoff = khk_cutoff(J)  # one absolute cut-off for every block: what is left of a block is small
-    basis = y.new_zeros(y.shape[0], 0)
+    """Theorem 1: ``½‖y‖² − Σ_b ½‖P[N_b D_b] y‖²``, block by block in the order of the units.
+
+    ``N_b D_b`` is the part of block ``b`` orthogonal to the blocks before it, so its projector is
+    ``P[J_{≤b}] − P[J_{<b}]`` (``J_{≤b}``: the columns of blocks ``1 … b``), and each term is the increase of
+    ``½‖P[J_{≤b}] y‖²`` when block ``b`` is added. Computing each cumulative projection by its own SVD (the
+    paper's cut-off) gives the same terms as re-orthogonalising block by block, without that method's
+    instability: a basis built from nearly dependent blocks carries errors of order ``ε/σ``, which later
+    blocks would count as new directions.
+    """
     explained = 0.0
-    start = 0
+    end = 0
     for size in blocks:
-        block = J[:, start:start + size]
-        start += size
-        for _ in range(2):  # Gram–Schmidt twice against the earlier blocks ("twice is enough")
-            block = block - basis @ (basis.T @ block)
-        new = _range_basis(block, cutoff)
-        if new.shape[1]:
-            new = new - basis @ (basis.T @ new)
-            new, _ = torch.linalg.qr(new)
-        explained += 0.5 * float((new.T @ y).pow(2).sum())
-        basis = torch.cat([basis, new], dim=1)
+        end += size
+        cumulative = J[:, :end]
+        basis = _range_basis(cumulative, khk_cutoff(cumulative))
+        now = 0.5 * float((basis.T @ y).pow(2).sum())
+        explained = max(explained, now)  # projections onto growing spans: the terms are non-negative
     return 0.5 * float(y @ y) - explained
 
 

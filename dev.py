@@ -4,6 +4,7 @@
     python3 dev.py book [--profile book|smoke|full]
                            build the executed HTML book into _build/<profile>/_build/html
     python3 dev.py test    run every test: the library's unit and property tests and every chapter
+    python3 dev.py lab     open JupyterLab at the chapters, each .md chapter opening as a notebook
 
 Both create the virtual environment ``.venv`` and install ``requirements.txt`` into it when it is
 missing or the requirements changed, then run inside it.
@@ -105,6 +106,26 @@ def book() -> None:
     print(f"\nThe book ({options.profile} profile) is in {html}: open {html / 'index.html'}")
 
 
+def install_lab_settings(prefix: Path = VENV) -> Path:
+    """Make JupyterLab in the environment at ``prefix`` open ``.md`` files as notebooks (jupytext).
+
+    Copies ``jupyterlab-overrides.json`` to ``share/jupyter/lab/settings/overrides.json``, where JupyterLab
+    reads its defaults; Binder's ``postBuild`` copies the same file, so the two cannot drift.
+    """
+    settings = prefix / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "jupyterlab-overrides.json", settings / "overrides.json")
+    return settings / "overrides.json"
+
+
+def lab() -> None:
+    ensure_environment()
+    install_lab_settings()
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    run([str(VENV / "bin" / "jupyter"), "lab", f"--ServerApp.root_dir={ROOT}",
+         "--LabApp.default_url=/lab/tree/chapters", *as_root, *sys.argv[2:]])
+
+
 def test() -> None:
     ensure_environment()
     run([str(PYTHON), "-m", "pytest", "-q", "--durations=15", *sys.argv[2:]], MINIMA_PROGRESS="0",
@@ -112,7 +133,7 @@ def test() -> None:
 
 
 if __name__ == "__main__":
-    commands = {"book": book, "test": test}
+    commands = {"book": book, "test": test, "lab": lab}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]]()

@@ -10,7 +10,7 @@ freeze, once its MCE is zero (Soudry & Hoffer, appendix Part III), unless ``stop
 What else to record during training is up to **callbacks**: objects called as ``callback(epoch, net)``
 after every epoch, with the network as it stands then (and ``callback.start(net)`` before the first step,
 if they have that method). :class:`MinAbsPreactivation` is one; it keeps its records on the device.
-Chapters 1, 2, 3 (and 6).
+Chapters 1, 2, 3, 5 and 6.
 """
 from __future__ import annotations
 
@@ -139,8 +139,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     callbacks: trackers called as ``callback(epoch, net)`` after every epoch (see the module).
     progress, desc: the progress bar (default: on unless ``MINIMA_PROGRESS=0``).
 
-    Inputs are validated once here; the steps themselves run unchecked on the device. Chapters 1–3
-    (and 6).
+    Inputs are validated once here; the steps themselves run unchecked on the device. Chapters 1–3, 5
+    and 6.
     """
     if not isinstance(net, LeakyReLUNet):
         raise ValueError(f"net must be a minima.LeakyReLUNet, got {type(net).__name__}")

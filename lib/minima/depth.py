@@ -33,7 +33,7 @@ import scipy.linalg
 import torch
 
 from ._checks import check_targets
-from .derivatives import gradient_matrix, single_member, tangent_kernel
+from .derivatives import gradient_matrix, kernel_from_factors, layer_factors, matrix_from_factors, single_member
 from .models import LeakyReLUNet, check_weights
 from .rank import gram_tolerance, largest_eigenvalue
 
@@ -133,7 +133,8 @@ def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters:
     column space of ``J`` is that of ``J Q_S``, ``Q_S`` an orthonormal basis of the rows ``S``: a matrix with
     the condition of ``J``, not of ``K``, so the projection keeps ``J``'s accuracy.
     """
-    K = tangent_kernel(net, X)
+    factors = layer_factors(net, X)  # one forward and backward pass serves the kernel and, if needed, J
+    K = kernel_from_factors(factors)
     n = K.shape[0]
     largest = largest_eigenvalue(K)
     if largest <= 0.0:
@@ -144,7 +145,7 @@ def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters:
         raise RuntimeError(f"LAPACK dpstrf rejected argument {-info}")
     if rank == n:
         return 0.0
-    G, _ = gradient_matrix(net, X)  # (Ω, n): column i is row i of J
+    G, _ = matrix_from_factors(factors, net.outputs is not None)  # (Ω, n): column i is row i of J
     rows = torch.as_tensor(pivots[:rank] - 1, device=G.device)
     row_space, _ = torch.linalg.qr(G[:, rows])  # (Ω, r)
     basis, _ = torch.linalg.qr(G.T @ row_space)  # (n, r): the column space of J

@@ -20,7 +20,8 @@ from ._checks import check_member, check_targets
 from .losses import NORMALIZATIONS, _squared_loss
 from .models import LeakyReLUNet, forward, hidden_layers, leaky_relu_slope
 
-__all__ = ["flat_parameters", "gradient_matrix", "layer_factors", "tangent_kernel", "mse_gradient", "mse_hessian", "loss_gradient",
+__all__ = ["flat_parameters", "gradient_matrix", "layer_factors", "tangent_kernel", "matrix_from_factors",
+           "kernel_from_factors", "mse_gradient", "mse_hessian", "loss_gradient",
            "loss_hessian", "single_member", "member_noise"]
 
 
@@ -110,18 +111,7 @@ def gradient_matrix(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, nois
     ``z`` block is ``h_{L-1}`` (``I_{d_out} ⊗ h_{L-1}`` for vector outputs). Column ``k N + n`` belongs to
     output ``k`` on sample ``n``. Memory is ``O(Ω N d_out)``. Chapters 2, 3 and 5.
     """
-    factors = layer_factors(net, X, member=member, noise=noise)
-    hidden = factors[-1][1]
-    n_outputs = factors[0][0].shape[0]
-    n_samples = hidden.shape[-1]
-    blocks = []
-    for delta, inputs in factors[:-1]:
-        block = torch.einsum("kin,jn->ijkn", delta, inputs)
-        blocks.append(block.reshape(-1, n_outputs * n_samples))
-    is_vector = net.outputs is not None
-    blocks.append(torch.kron(torch.eye(n_outputs, dtype=torch.float64, device=hidden.device), hidden)
-                  if is_vector else hidden)
-    return torch.cat(blocks), blocks
+    return matrix_from_factors(layer_factors(net, X, member=member, noise=noise), net.outputs is not None)
 
 
 def tangent_kernel(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise=None) -> torch.Tensor:
@@ -132,7 +122,25 @@ def tangent_kernel(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise
     flops instead of ``O((KN)² Ω)``. Rows and columns are ordered as the columns of :func:`gradient_matrix`.
     Chapters 5 and 6.
     """
-    factors = layer_factors(net, X, member=member, noise=noise)
+    return kernel_from_factors(layer_factors(net, X, member=member, noise=noise))
+
+
+def matrix_from_factors(factors, vector_output: bool):
+    """``(G, blocks)`` from :func:`layer_factors` (see :func:`gradient_matrix`). Chapters 2, 3 and 5."""
+    hidden = factors[-1][1]
+    n_outputs = factors[0][0].shape[0]
+    n_samples = hidden.shape[-1]
+    blocks = []
+    for delta, inputs in factors[:-1]:
+        block = torch.einsum("kin,jn->ijkn", delta, inputs)
+        blocks.append(block.reshape(-1, n_outputs * n_samples))
+    blocks.append(torch.kron(torch.eye(n_outputs, dtype=torch.float64, device=hidden.device), hidden)
+                  if vector_output else hidden)
+    return torch.cat(blocks), blocks
+
+
+def kernel_from_factors(factors) -> torch.Tensor:
+    """``Gᵀ G`` from :func:`layer_factors`, by Khatri–Rao Grams (see :func:`tangent_kernel`). Chapter 5."""
     hidden = factors[-1][1]
     n_outputs = factors[0][0].shape[0]
     ones = torch.ones(n_outputs, n_outputs, dtype=torch.float64, device=hidden.device)

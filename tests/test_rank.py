@@ -135,3 +135,18 @@ def test_one_round_off_rule_for_spectra():
         eigenvalue_tolerance(torch.tensor([]))
     with pytest.raises(ValueError, match="NaN"):
         is_positive_semidefinite([1.0, float("nan")])
+
+
+@given(spread=st.sampled_from([3.0, 4.0, 6.0]), seed=st.integers(0, 10_000), rows=st.integers(2, 6))
+@settings(max_examples=30, deadline=None)
+def test_rank_does_not_depend_on_the_scale_of_the_samples(spread, seed, rows):
+    """Column norms of A∘X spread over 10^±spread: the rank is that of the product with unit-norm columns."""
+    generator = np.random.default_rng(seed)
+    n = rows * rows + generator.integers(-3, 4)
+    A = generator.standard_normal((rows, n))
+    X = generator.standard_normal((rows, n)) * 10.0 ** generator.uniform(-spread, spread, n)
+    product = khatri_rao(A, X)
+    normalised = product / np.linalg.norm(product, axis=0)
+    expected = np.linalg.matrix_rank(normalised)
+    assert khatri_rao_rank(A, X) == expected == min(rows * rows, n)  # generic: full rank
+    assert khatri_rao_rank(A, X, method="eigh") == expected

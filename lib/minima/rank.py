@@ -15,8 +15,10 @@ rank ``N``, which holds for almost every ``(A, X)`` when ``d0·d1 ≥ N`` (Allma
 ``A ∘ X``. An eigenvalue (or pivot) counts if it exceeds ``max(d0·d1, N) · ε_mach · λ_max(K)``, i.e. a singular
 value counts if ``σ > σ_max · sqrt(max(d0·d1, N) · ε_mach)``. Working with ``K`` squares the condition
 number, so rounding makes exactly-zero singular values look like ``~sqrt(ε_mach)·σ_max``, and the rule sits
-just above that floor. It agrees with ``numpy.linalg.matrix_rank`` on the explicit product (threshold
-``σ_max · max(d0·d1, N) · ε_mach``) whenever no singular value lies between the two thresholds: for exact
+just above that floor. :func:`khatri_rao_rank` applies it to the product with unit-norm columns (the
+same rank, and no dependence on the scale of the samples), and agrees with ``numpy.linalg.matrix_rank``
+on that explicit product (threshold ``σ_max · max(d0·d1, N) · ε_mach``) whenever no singular value lies
+between the two thresholds: for exact
 degeneracies (constant activations, repeated rows, low-rank ``X``, duplicated samples) and for generic
 matrices, whose smallest singular value is far larger. :func:`khatri_rao_singular_values` shows the gap.
 
@@ -191,6 +193,9 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
     matrix and stops at the first pivot below the threshold: ``N³/3`` flops at most, fewer when the rank is
     low. ``method="eigh"`` counts Gram eigenvalues above it (the default on a GPU ``device``). ``tol`` is a
     threshold on singular values, like ``numpy.linalg.matrix_rank``'s; ``None`` uses the module's rule.
+    The module's rule is applied to the product with its columns scaled to unit norm, which has the same
+    rank, so the decision does not depend on how the samples are scaled (a zero column stays zero); an
+    explicit ``tol`` applies to the singular values of the product as given.
 
     Chapters 2 and 3.
     """
@@ -207,6 +212,14 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
     if tol is not None and (not np.isfinite(tol) or tol < 0):
         raise ValueError(f"tol must be a non-negative finite number, got {tol!r}")
     gram = khatri_rao_gram(A, X, device=device)
+    if tol is None:
+        # The rank of A∘X is that of A∘X D for any invertible diagonal D: with the module's rule, scale every
+        # non-zero column to unit norm (the Gram matrix to unit diagonal), so that the decision does not
+        # depend on the scales of the samples. An explicit tol keeps matrix_rank's meaning instead.
+        norms = gram.diagonal().sqrt()
+        scale = torch.where(norms > 0, 1.0 / norms.clamp_min(torch.finfo(gram.dtype).tiny),
+                            torch.zeros_like(norms))
+        gram.mul_(scale[:, None]).mul_(scale[None, :])
     if method == "eigh":
         eigenvalues = torch.linalg.eigvalsh(gram)
         lambda_max = float(eigenvalues[-1])

@@ -4,7 +4,8 @@ This module imports nothing else of ``minima`` but input checks, so every other 
 Chapters 2, 3 and 4 use the rank tools; every chapter that decides "zero", "positive semi-definite" or
 "clearly positive" about a float64 eigenvalue uses :func:`eigenvalue_tolerance` and its two helpers.
 
-For one hidden layer the outputs are ``y_hat_n = Σ_i a_{in} (z_i w_i)ᵀ x_n = (A ∘ X)[:, n]ᵀ vec(z wᵀ)``, where
+For one hidden layer the outputs are ``y_hat_n = Σ_i a_{in} (z_i w_i)ᵀ x_n = (A ∘ X)[:, n]ᵀ vec((diag(z) W)ᵀ)``
+(``vec`` stacks columns, so ``vec(Mᵀ)`` stacks the rows of ``M``: the row-major flattening), where
 ``A: (d1, N)`` holds the activation slopes and ``A ∘ X: (d1·d0, N)`` is the Khatri–Rao (column-wise
 Kronecker) product, column ``n`` = ``kron(a_n, x_n)``. At a differentiable local minimum with ``z_i ≠ 0``
 the error satisfies ``(A ∘ X) e = 0`` (the paper's Lemma), so ``e = 0`` whenever ``A ∘ X`` has full column

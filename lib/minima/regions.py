@@ -5,9 +5,10 @@ The activation pattern of a network on ``X: (d0, N)`` is the sign of every pre-a
 Inside it the slopes ``A = a(W X)`` (``ε · 1`` or ``ε · ρ``) are fixed, and the outputs of a network
 with one hidden layer are
 
-    y_hat = (A ∘ X)ᵀ vec(V),    V = diag(z) W,
+    y_hat = (A ∘ X)ᵀ vec(Vᵀ),    V = diag(z) W,
 
-linear in ``V``, with the design matrix ``A ∘ X: (d1·d0, N)`` (the Khatri–Rao product of
+linear in ``V`` (``vec`` stacks columns, so ``vec(Vᵀ)`` is ``V``'s rows one after the other,
+``V.reshape(-1)``), with the design matrix ``A ∘ X: (d1·d0, N)`` (the Khatri–Rao product of
 :mod:`minima.rank`). Two halves of one lemma follow. :func:`solve_in_region` solves that regression and
 moves the network to the least-squares point of its region (a differentiable local minimum, if it stays
 inside); :func:`planted_local_minimum` chooses targets whose regression solution is the current point, with
@@ -80,7 +81,7 @@ def _one_hidden_layer(net: LeakyReLUNet, what: str) -> None:
 def design_matrix(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise=None) -> torch.Tensor:
     """``A ∘ X: (d1·d0, N)``, float64: the design matrix of member ``member``'s region (Lemma 1).
 
-    ``y_hat = (A ∘ X)ᵀ vec(diag(z) W)`` for every weight setting in the region. One hidden layer only.
+    ``y_hat = (A ∘ X)ᵀ vec((diag(z) W)ᵀ)`` for every weight setting in the region. One hidden layer only.
     Chapter 2.
     """
     net = _check_net(net)
@@ -113,7 +114,7 @@ def solve_in_region(net: LeakyReLUNet, X: torch.Tensor, y, *, member: int = 0, n
                     max_rounds: int = 50) -> RegionSolution:
     """Move a one-hidden-layer member, in place, to the exact minimum of the MSE within its activation region.
 
-    Inside a region where the slopes ``A`` are fixed, ``y_hat = (A ∘ X)ᵀ vec(V)`` with ``V = diag(z) W``: a
+    Inside a region where the slopes ``A`` are fixed, ``y_hat = (A ∘ X)ᵀ vec(Vᵀ)`` with ``V = diag(z) W``: a
     linear least-squares problem (Soudry & Carmon, Lemma 1). Each round solves it for the correction of
     smallest norm, then moves ``W`` (keeping ``z``) towards that solution by the largest step in
     ``{1, 1/2, 1/4, …}`` that keeps every pre-activation's sign. A full step ends at a point where
@@ -176,8 +177,8 @@ class PlantedMinimum:
 def planted_local_minimum(X, d1: int, rho: float, *, error_norm: float = 1.0, seed: int = 0) -> PlantedMinimum:
     """Targets ``y`` for which random weights ``(W, z)`` sit at a sub-optimal differentiable local minimum.
 
-    Inside the activation region of ``W`` the outputs are ``y_hat = (A ∘ X)ᵀ vec(diag(z) W)``, linear in
-    ``v = vec(diag(z) W)`` (Soudry & Carmon, Lemma 1). Choosing ``y = y_hat − e`` with ``e ≠ 0`` in the null
+    Inside the activation region of ``W`` the outputs are ``y_hat = (A ∘ X)ᵀ vec((diag(z) W)ᵀ)``, linear in
+    ``v = vec((diag(z) W)ᵀ)`` (Soudry & Carmon, Lemma 1). Choosing ``y = y_hat − e`` with ``e ≠ 0`` in the null
     space of ``A ∘ X`` makes ``v`` the least-squares minimiser over the whole region, so ``(W, z)`` is a local
     minimum of the MSE with error ``e``, and no pre-activation is zero. This is possible exactly when
     ``A ∘ X`` has a null space, i.e. rank below ``N``: when ``d0·d1 ≥ N`` and the rank is full, it raises

@@ -37,7 +37,10 @@ def single_member(net: LeakyReLUNet, member: int = 0) -> LeakyReLUNet:
 
 def member_noise(net: LeakyReLUNet, noise, member: int, n_samples: int) -> list[torch.Tensor | None]:
     """The slope noise of one member as float64 ``(1, d_l, N)`` tensors, from the ensemble's ``(R, d_l, N)``
-    noise (the member's slice is taken) or from the member's own ``(1, d_l, N)``. Chapter 2, through the functions below."""
+    noise (the member's slice is taken) or from the member's own ``(1, d_l, N)``.
+
+    Chapter 2, through the functions below.
+    """
     if noise is None:
         return [None] * (net.depth - 1)
     if len(noise) != net.depth - 1:

@@ -175,7 +175,7 @@ def newton_refine(weights, X, Y, *, steps: int = 10) -> list[torch.Tensor]:
     shapes, sizes = [w.shape for w in current], [w.numel() for w in current]
 
     def loss_of(candidate):
-        return float(half_squared_error(net.__class__.from_weights(candidate, 1.0)(Xt).detach(), Yt)[0])
+        return float(half_squared_error(LeakyReLUNet.from_weights(candidate, 1.0)(Xt).detach(), Yt)[0])
 
     loss = loss_of(current)
     for _ in range(steps):

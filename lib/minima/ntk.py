@@ -31,7 +31,7 @@ import torch
 
 from ._checks import check_finite_tensor, check_positive_int, check_real, check_targets
 from .device import torch_generator
-from .models import LeakyReLUNet, forward
+from .models import LeakyReLUNet, _output_layer, leaky_relu
 
 __all__ = ["limit_gram", "limit_gram_standard_error", "empirical_gram", "min_eigenvalue", "two_layer_network",
            "GramDynamics", "linearized_prediction", "theory_width", "theory_step_size"]
@@ -114,8 +114,13 @@ def _empirical_gram(W: torch.Tensor, X: torch.Tensor, block: int = 8192) -> torc
     for start in range(0, m, block):
         pattern = (torch.matmul(W[:, start:start + block], X) >= 0).to(W.dtype)  # (R, b, N)
         counts += pattern.transpose(1, 2) @ pattern
-    gram = (X.T @ X) * counts / m
+    gram = _gram_from_counts(X, counts, m)
     return gram[0] if single else gram
+
+
+def _gram_from_counts(X: torch.Tensor, counts: torch.Tensor, m: int) -> torch.Tensor:
+    """``(XᵀX) ⊙ (SᵀS) / m`` from the co-activation counts ``SᵀS: (…, N, N)`` of ``m`` units."""
+    return (X.T @ X) * counts / m
 
 
 def min_eigenvalue(H) -> torch.Tensor | float:
@@ -197,11 +202,12 @@ class GramDynamics:
     @torch.no_grad()
     def _record(self, epoch: int, net: LeakyReLUNet) -> None:
         W, z = net.weights[0].detach(), net.weights[1].detach()
-        pre = torch.matmul(W, self._X)  # (R, m, N)
+        pre = torch.matmul(W, self._X)  # (R, m, N): one product serves outputs, pattern and H
         pattern = pre >= 0
-        residual = forward([W, z], self._X, 0.0, validate=False) - self._y  # (R, N)
-        H = _empirical_gram(W, self._X)
-        gradients = z.unsqueeze(-1) * torch.matmul(pattern.to(W.dtype) * residual.unsqueeze(1), self._X.T)
+        residual = _output_layer(z, leaky_relu(pre, 0.0)) - self._y  # u(k) − y, (R, N)
+        indicator = pattern.to(W.dtype)
+        H = _gram_from_counts(self._X, indicator.transpose(1, 2) @ indicator, W.shape[1])
+        gradients = z.unsqueeze(-1) * torch.matmul(indicator * residual.unsqueeze(1), self._X.T)
         values = {
             "outputs": residual + self._y,
             "residual_norm": residual.norm(dim=-1),

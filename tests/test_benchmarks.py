@@ -14,3 +14,10 @@ def test_ntk_benchmark_runs_and_agrees(capsys):
     assert ratio > 0 and "speed-up" in printed
     difference = float(printed.split("largest relative difference ")[1].split()[0])
     assert difference <= 1e-10
+
+
+def test_volume_benchmark_runs_and_agrees(capsys):
+    import bench_volume
+
+    ratio = bench_volume.main(["--n", "6", "--d0", "2", "--d1", "2", "--samples", "300", "--device", "cpu"])
+    assert ratio > 0 and "speed-up" in capsys.readouterr().out

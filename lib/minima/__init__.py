@@ -8,13 +8,15 @@ One module per concept, in layers; a module imports only from layers below its o
 3. ``models`` (the pure ``forward`` and the ``LeakyReLUNet`` ensemble), ``losses`` (each paper's
    normalisation), ``data`` (data sets);
 4. ``derivatives`` (the gradient matrix ``G``, gradients and Hessians);
-5. ``regions`` (activation regions and Lemma 1: ``A∘X``, the exact solve, planted minima, stationarity);
+5. ``regions`` (activation regions and Lemma 1: ``A∘X``, the exact solve, planted minima, stationarity,
+   whether a region holds a minimum);
 6. ``train`` (training loops, callbacks, width sweeps);
 7. one module per theory: ``construction`` (Theorem 8), ``linear`` (deep linear networks), ``depth``
-   (Kawaguchi–Huang–Kaelbling's J(θ)), ``ntk`` (Du et al.'s Gram-matrix dynamics);
+   (Kawaguchi–Huang–Kaelbling's J(θ)), ``ntk`` (Du et al.'s Gram-matrix dynamics), ``volume`` (Soudry &
+   Hoffer's angular volume and the census of regions);
 8. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib).
 """
-from . import construction, data, depth, derivatives, device, linear, losses, models, ntk, rank, regions
+from . import construction, data, depth, derivatives, device, linear, losses, models, ntk, rank, regions, volume
 from .device import default_device, progress_enabled, seed_everything
 from .losses import half_squared_error, mce, mse
 from .models import LeakyReLUNet, forward, leaky_relu, slope_noise
@@ -23,7 +25,7 @@ from .train import History, MinAbsPreactivation, WidthSweep, sweep_widths, train
 __all__ = ["default_device", "seed_everything", "progress_enabled", "LeakyReLUNet", "forward", "leaky_relu",
            "slope_noise", "mse", "mce", "half_squared_error", "train", "History", "MinAbsPreactivation",
            "sweep_widths", "WidthSweep", "construction", "data", "depth", "derivatives", "device", "linear", "losses", "models",
-           "ntk", "plotting", "rank", "regions"]
+           "ntk", "plotting", "rank", "regions", "volume"]
 __version__ = "0.1.0"
 
 

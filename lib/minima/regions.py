@@ -13,25 +13,30 @@ linear in ``V`` (``vec`` stacks columns, so ``vec(Vᵀ)`` is ``V``'s rows one af
 moves the network to the least-squares point of its region (a differentiable local minimum, if it stays
 inside); :func:`planted_local_minimum` chooses targets whose regression solution is the current point, with
 an error in the null space of ``A ∘ X`` (a sub-optimal minimum, possible only when the rank is below ``N``).
-:func:`stationarity` measures how far an error is from that null space.
+:func:`stationarity` measures how far an error is from that null space. :func:`region_minimum` decides,
+without training, whether a region ``D_A`` holds a differentiable local minimum at all (Soudry & Hoffer,
+Lemma 2), and with which error.
 
-Chapter 2 uses all of this; chapter 4 adds the angular volume of a region ``D_A`` and chapter 6 the
-flips of the pattern during training.
+Chapter 2 uses the first half; chapter 4 uses :func:`region_minimum` for its census of the landscape (and
+:mod:`minima.volume` for the regions' angular volumes); chapter 6 counts flips of the pattern in training.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 import torch
 
 from ._checks import as_float64_matrix, check_member, check_positive_int, check_real, check_targets
 from .derivatives import gradient_matrix, member_noise, single_member
+from .losses import label_threshold, mce
 from .models import LeakyReLUNet, forward, leaky_relu_slope
 from .rank import khatri_rao, khatri_rao_rank, largest_singular_value
 
 __all__ = ["activation_pattern", "activation_slopes", "design_matrix", "solve_in_region", "RegionSolution",
-           "planted_local_minimum", "PlantedMinimum", "stationarity"]
+           "planted_local_minimum", "PlantedMinimum", "stationarity", "region_minimum", "RegionMinimum",
+           "check_pattern"]
 
 
 def _check_net(net) -> LeakyReLUNet:
@@ -224,3 +229,211 @@ def stationarity(net: LeakyReLUNet, X: torch.Tensor, y, *, member: int = 0, nois
     if denominator == 0.0:
         raise ValueError("stationarity is undefined where the error or G is zero")
     return float((G @ error).norm()) / denominator
+
+
+def check_pattern(pattern, n_samples: int) -> np.ndarray:
+    """``pattern`` as a bool ``(d1, N)`` array (``True`` where ``w_iᵀ x_n > 0``), or ``ValueError``.
+
+    Accepts booleans or 0/1 numbers, NumPy or torch. Chapter 4.
+    """
+    if isinstance(pattern, torch.Tensor):
+        pattern = pattern.detach().cpu().numpy()
+    array = np.asarray(pattern)
+    if array.ndim != 2 or array.shape[1] != n_samples or array.shape[0] == 0:
+        raise ValueError(f"pattern must have shape (d1, {n_samples}) with d1 ≥ 1, got {array.shape}")
+    if array.dtype != bool:
+        if not np.isin(array, (0, 1)).all():
+            raise ValueError("pattern must hold booleans or 0/1 (1 where w_iᵀx_n > 0)")
+        array = array.astype(bool)
+    return array
+
+
+@dataclass
+class RegionMinimum:
+    """Result of :func:`region_minimum` for one region ``D_A(X)``.
+
+    ``exists``: the region holds a differentiable local minimum (DLM). ``empty``: the region itself is empty
+    (some unit's cone ``{w : sign(wᵀX) = pattern_i}`` is). ``error``: ``e = y − ŷ`` ``(N,)``, the
+    least-squares residual of the region's linear model, which every DLM in the region shares (Lemma 2);
+    ``mse = ‖e‖²/N`` and ``mce`` (classification error of ``ŷ = y − e``) are those of the DLM when
+    ``exists``. ``rank`` is ``rank(A∘X)``. Where a DLM exists, ``W: (d1, d0)`` and ``z: (d1,)`` are one such
+    minimum, with ``W`` strictly inside the region (``z_i = 0`` for units the fit does not use).
+
+    Chapter 4.
+    """
+    exists: bool
+    empty: bool
+    error: torch.Tensor
+    mse: float
+    mce: float
+    rank: int
+    W: torch.Tensor | None = None
+    z: torch.Tensor | None = None
+
+
+# A sign choice is accepted when the linear programme finds every margin s_n x_nᵀ v_i / ‖x_n‖ of the used
+# units at least _MARGIN times the scale of the least-squares solution: HiGHS' own primal feasibility
+# tolerance is 1e-7, so a margin this size is a real one and not a rounding artefact.
+_MARGIN = 1e-6
+
+
+def _largest_margin(blocks, sign_choice, scale):
+    """Solve ``max t`` over ``c`` with ``σ_i (b_i + M_i c) ≥ t`` (σ_i = ±1) and ``v0_i + N_i c = 0`` (σ_i = 0).
+
+    ``blocks[i] = (b_i (N,), M_i (N, k), v0_i (d0,), N_i (d0, k))``. Returns ``(t, c)`` (``t`` capped at
+    ``scale``), or ``(-inf, None)`` when the programme is infeasible.
+    """
+    k = blocks[0][1].shape[1]
+    upper_rows, upper_rhs, equal_rows, equal_rhs = [], [], [], []
+    for (b, M, v0, null), sigma in zip(blocks, sign_choice):
+        if sigma == 0:
+            equal_rows.append(np.hstack([null, np.zeros((null.shape[0], 1))]))
+            equal_rhs.append(-v0)
+        else:  # −σ M c + t ≤ σ b
+            upper_rows.append(np.hstack([-sigma * M, np.ones((M.shape[0], 1))]))
+            upper_rhs.append(sigma * b)
+    cost = np.zeros(k + 1)
+    cost[-1] = -1.0
+    result = scipy.optimize.linprog(
+        cost, A_ub=np.vstack(upper_rows) if upper_rows else None, b_ub=np.hstack(upper_rhs) if upper_rows else None,
+        A_eq=np.vstack(equal_rows) if equal_rows else None, b_eq=np.hstack(equal_rhs) if equal_rows else None,
+        bounds=[(None, None)] * k + [(-scale, scale)], method="highs")
+    if result.status != 0:
+        return -np.inf, None
+    return float(result.x[-1]), result.x[:-1]
+
+
+def _interior_point(unit_rows: np.ndarray) -> np.ndarray | None:
+    """A point ``w`` with ``unit_rows @ w > 0`` (rows ``s_n x_nᵀ/‖x_n‖``), or ``None`` if the cone is empty."""
+    d0 = unit_rows.shape[1]
+    cost = np.zeros(d0 + 1)
+    cost[-1] = -1.0
+    result = scipy.optimize.linprog(cost, A_ub=np.hstack([-unit_rows, np.ones((unit_rows.shape[0], 1))]),
+                                    b_ub=np.zeros(unit_rows.shape[0]), bounds=[(-1, 1)] * d0 + [(None, 1)],
+                                    method="highs")
+    if result.status != 0 or result.x[-1] <= _MARGIN:
+        return None
+    return result.x[:-1]
+
+
+def _region_minimum(X: np.ndarray, y: np.ndarray, pattern: np.ndarray, rho: float, threshold: float | None,
+                    known_nonempty: bool = False) -> RegionMinimum:
+    """:func:`region_minimum` on checked float64 NumPy inputs; ``known_nonempty`` skips the emptiness test."""
+    d0, n_samples = X.shape
+    d1 = pattern.shape[0]
+    signs = np.where(pattern, 1.0, -1.0)
+    unit_rows = signs[:, :, None] * (X / np.linalg.norm(X, axis=0)).T[None]  # (d1, N, d0): s_in x_nᵀ/‖x_n‖
+    interior = [None] * d1
+    if not known_nonempty:
+        for i in range(d1):
+            interior[i] = _interior_point(unit_rows[i])
+            if interior[i] is None:
+                return RegionMinimum(False, True, torch.full((n_samples,), float("nan"), dtype=torch.float64),
+                                     float("nan"), float("nan"), 0)
+    slopes = np.where(pattern, 1.0, rho)
+    design = khatri_rao(slopes, X)  # (d1·d0, N)
+    rank = khatri_rao_rank(slopes, X)
+    U, singular, Vt = np.linalg.svd(design.T, full_matrices=True)
+    coefficients = U[:, :rank].T @ y
+    solution = Vt[:rank].T @ (coefficients / singular[:rank])  # the least-squares v of smallest norm
+    error = y - U[:, :rank] @ coefficients
+    null = Vt[rank:].T  # (d1·d0, k): v0 + null c are all the least-squares solutions
+    error_t = torch.from_numpy(error)
+    mse = float(error @ error) / n_samples
+    misclassified = float(mce(torch.from_numpy(y - error)[None], torch.from_numpy(y), threshold)[0])
+    scale = max(float(np.abs(solution).max()), 1.0)
+    blocks = []
+    for i in range(d1):
+        rows = slice(i * d0, (i + 1) * d0)
+        blocks.append((unit_rows[i] @ solution[rows], unit_rows[i] @ null[rows], solution[rows], null[rows]))
+
+    tolerance = _MARGIN * scale
+
+    def direct(choice):  # does the smallest-norm solution v0 itself realise ``choice``?
+        for (b, _, v0, _), sigma in zip(blocks, choice):
+            if (sigma == 0 and np.abs(v0).max() > tolerance) or (sigma != 0 and (sigma * b).min() < tolerance):
+                return False
+        return True
+
+    def accept(choice):
+        if null.shape[1] == 0:  # one least-squares solution: read its signs off
+            return direct(choice), np.zeros(0)
+        margin, c = _largest_margin(blocks[:len(choice)], choice, scale)
+        return margin >= tolerance, c
+
+    # Units whose block does not move within the least-squares solutions have their choice fixed.
+    options = []
+    for b, M, v0, null_i in blocks:
+        if np.abs(null_i).max(initial=0.0) <= _MARGIN:
+            fixed = [s for s in (1, -1) if (s * b).min() >= tolerance] or ([0] if np.abs(v0).max() <= tolerance else [])
+            options.append(fixed)
+        else:
+            hint = 1 if b.sum() >= 0 else -1
+            options.append([hint, -hint, 0])
+    found = None
+    if all(options):
+        first = tuple(o[0] for o in options)  # the smallest-norm solution's own signs, then one programme
+        if direct(first):
+            found = (first, np.zeros(null.shape[1]))
+        elif null.shape[1]:
+            ok, c = accept(first)
+            if ok:
+                found = (first, c)
+    # Otherwise a depth-first search over σ_i ∈ {+1, −1, 0}: the sign of unit i's contribution z_i w_i (in
+    # the unit's cone, in its negative, or zero), pruned as soon as the units chosen so far admit no
+    # least-squares solution.
+    stack = [()] if found is None and all(options) else []
+    while stack:
+        choice = stack.pop()
+        if len(choice) == d1:
+            ok, c = accept(choice)
+            if ok:
+                found = (choice, c)
+                break
+            continue
+        if choice and len(options[len(choice) - 1]) > 1:
+            ok, _ = accept(choice)
+            if not ok:
+                continue
+        for sigma in reversed(options[len(choice)]):  # pushed in reverse: the first option is tried first
+            stack.append(choice + (sigma,))
+    if found is None:
+        return RegionMinimum(False, False, error_t, mse, misclassified, rank)
+    choice, c = found
+    v = (solution + (null @ c if null.shape[1] else 0.0)).reshape(d1, d0)
+    W = np.empty((d1, d0))
+    z = np.array(choice, dtype=np.float64)
+    for i, sigma in enumerate(choice):
+        if sigma != 0:
+            W[i] = sigma * v[i]
+        else:
+            point = interior[i] if interior[i] is not None else _interior_point(unit_rows[i])
+            W[i] = point
+    return RegionMinimum(True, False, error_t, mse, misclassified, rank, torch.from_numpy(W), torch.from_numpy(z))
+
+
+def region_minimum(X, y, pattern, rho: float) -> RegionMinimum:
+    """Whether the differentiable region ``D_A(X)`` of ``pattern`` holds a DLM of the MSE, and with which error.
+
+    ``X: (d0, N)``, ``y: (N,)`` (two label values for the MCE), ``pattern: (d1, N)`` bool (the signs of
+    ``W X``; the slopes are ``A = 1`` where ``True``, ``ρ`` elsewhere). One hidden layer, scalar output.
+
+    Inside the region the outputs are ``(A∘X)ᵀ v`` with ``v = vec((diag(z) W)ᵀ)``, so a point of the region
+    is a DLM exactly when its ``v`` solves the least-squares problem ``min ‖y − (A∘X)ᵀ v‖``: it is then a
+    minimum over the open region, and conversely every DLM has that residual ``e`` with ``(A∘X) e = 0``
+    (Soudry & Hoffer, Lemma 2). A least-squares solution ``v = v0 + (null space) c`` is realisable when every
+    block ``v_i = z_i w_i`` lies in unit ``i``'s open cone (``z_i > 0``), in its negative (``z_i < 0``) or is
+    zero (``z_i = 0``, ``w_i`` anywhere in the cone). **Decision rule**: a depth-first search over these three
+    choices per unit, each partial choice tested by a linear programme in ``c`` that maximises the smallest
+    margin ``s_n x_nᵀ v_i/‖x_n‖`` (``scipy``'s HiGHS); a choice is accepted when that margin is at least
+    ``10⁻⁶ · max(1, ‖v0‖_∞)`` and the zero blocks vanish to the same tolerance. With one least-squares
+    solution (``rank(A∘X) = d0·d1``) no programme is needed. The search visits at most ``3^{d1}`` choices;
+    it is exact up to that tolerance. Chapter 4.
+    """
+    X = as_float64_matrix("X", X)
+    y = check_targets("y", y, ((X.shape[1],),)).double().cpu().numpy()
+    pattern = check_pattern(pattern, X.shape[1])
+    rho = check_real("rho", rho)
+    if np.any(np.linalg.norm(X, axis=0) == 0):
+        raise ValueError("X has a zero column: its pre-activations are zero for every W, in no region")
+    return _region_minimum(X, y, pattern, rho, label_threshold(torch.from_numpy(y)))

@@ -1,0 +1,402 @@
+"""Angular volume of differentiable regions (Soudry & Hoffer 2018, Definition 3), exact and sampled.
+
+For data ``X: (d0, N)`` and a one-hidden-layer network, the differentiable region of an activation pattern
+``A: (d1, N)`` is ``D_A(X) = {W : sign(W X) = A}``, a product of polyhedral cones, one per row of ``W``.
+Its *angular volume* is ``V(D_A) = P_{W∼N}(W ∈ D_A)``: the regions are invariant under a positive scaling
+of each row, so only directions matter. Rows of ``W`` are independent, so
+
+    V(D_A) = Π_i P_{w∼N(0, I_d0)}( sign(wᵀ x_n) = s_in for every n ),
+
+each factor the normalised solid angle of one cone {w : s_in x_nᵀ w > 0} (:func:`unit_region_volume`).
+It is an orthant probability of ``wᵀX ∼ N(0, XᵀX)``, whose covariance has rank ``d0 < N``, so it is
+computed in ``ℝ^{d0}``: exactly on the circle (``rank X = 2``: an arc) and on the sphere (``rank X = 3``:
+a spherical polygon, by Van Oosterom and Strackee's triangle formula), else by Monte Carlo with its standard
+error. :func:`regions` lists every cone of one unit (Cover's ``C(N, d0)`` of them, :func:`cover_count`);
+:func:`landscape_census` samples ``W`` and asks :func:`minima.regions.region_minimum` what each region holds;
+:func:`exact_census` enumerates all regions where that is possible. :func:`rank_criterion` is Corollary 28's
+combinatorial test for ``rank(A∘X) = N``.
+
+Chapter 4.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._checks import as_float64_matrix, check_positive_int, check_real, check_targets
+from .device import default_device, progress_enabled, torch_generator
+from .losses import label_threshold
+from .regions import RegionMinimum, _region_minimum, check_pattern
+
+__all__ = ["Volume", "unit_region_volume", "region_volume", "cover_count", "UnitRegions", "regions",
+           "rank_criterion", "Census", "landscape_census", "exact_census"]
+
+_EXACT_RANK = 3  # circle and sphere; above that, Monte Carlo
+_DEFAULT_SAMPLES = 200_000
+_BATCH = 1 << 16
+
+
+@dataclass(frozen=True)
+class Volume:
+    """An angular volume: ``value``, its ``standard_error`` (0 when exact) and the ``method`` used
+    (``"exact"`` or ``"monte carlo"``). Chapter 4."""
+    value: float
+    standard_error: float
+    method: str
+
+
+def _check_signs(signs, n_samples: int) -> np.ndarray:
+    if isinstance(signs, torch.Tensor):
+        signs = signs.detach().cpu().numpy()
+    array = np.asarray(signs, dtype=np.float64)
+    if array.shape != (n_samples,) or not np.isin(array, (-1.0, 1.0)).all():
+        raise ValueError(f"signs must be a ({n_samples},) vector of ±1, got shape {array.shape}")
+    return array
+
+
+def _check_method(method: str) -> str:
+    if method not in ("auto", "exact", "monte carlo"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'monte carlo', got {method!r}")
+    return method
+
+
+def _reduce(X: np.ndarray) -> np.ndarray:
+    """``X`` in coordinates of its column space: ``Qᵀ X``, ``(r, N)``, ``r = rank X``.
+
+    ``w ∼ N(0, I)`` projected on an orthonormal basis ``Q`` of the column space is ``N(0, I_r)``, and only
+    that projection decides the signs of ``wᵀ X``.
+    """
+    U, singular, _ = np.linalg.svd(X, full_matrices=False)
+    rank = int((singular > singular[0] * max(X.shape) * np.finfo(float).eps).sum()) if singular.size else 0
+    return U[:, :rank].T @ X
+
+
+def _arc_volume(B: np.ndarray) -> float:
+    """``P(bₙᵀ w > 0 ∀n)`` for ``w ∼ N(0, I_2)``: the length of the arc where all hold, over ``2π``. ``B: (2, N)``."""
+    angles = np.arctan2(B[1], B[0])
+    boundaries = np.sort(np.mod(np.concatenate([angles + np.pi / 2, angles - np.pi / 2]), 2 * np.pi))
+    lengths = np.diff(np.append(boundaries, boundaries[0] + 2 * np.pi))
+    middles = boundaries + lengths / 2
+    inside = (np.stack([np.cos(middles), np.sin(middles)], axis=1) @ B > 0).all(axis=1)
+    return float(lengths[inside].sum() / (2 * np.pi))
+
+
+def _spherical_polygon_volume(B: np.ndarray) -> float:
+    """``P(bₙᵀ w > 0 ∀n)`` for ``w ∼ N(0, I_3)``: the spherical polygon's area over ``4π``. ``B: (3, N)``.
+
+    The polygon's vertices are the rays ``±(b_i × b_j)`` that satisfy every constraint; ordered around
+    their centre and cut into triangles, each triangle's solid angle is Van Oosterom and Strackee's
+    ``2 atan2(|a·(b×c)|, 1 + a·b + b·c + c·a)``.
+    """
+    unit = B / np.linalg.norm(B, axis=0)
+    i, j = np.triu_indices(unit.shape[1], k=1)
+    rays = np.cross(unit[:, i].T, unit[:, j].T)
+    norms = np.linalg.norm(rays, axis=1)
+    rays = rays[norms > 1e-12] / norms[norms > 1e-12, None]
+    rays = np.concatenate([rays, -rays])
+    vertices = rays[(rays @ unit >= -1e-12).all(axis=1)]
+    if len(vertices) < 3:
+        return 0.0
+    vertices = np.unique(np.round(vertices, 12), axis=0)
+    centre = vertices.sum(axis=0)
+    if np.linalg.norm(centre) < 1e-12:
+        return 0.0
+    centre /= np.linalg.norm(centre)
+    first = vertices[0] - (vertices[0] @ centre) * centre
+    first /= np.linalg.norm(first)
+    second = np.cross(centre, first)
+    order = np.argsort(np.arctan2(vertices @ second, vertices @ first))
+    vertices = vertices[order]
+    total = 0.0
+    for b, c in zip(vertices[1:-1], vertices[2:]):
+        a = vertices[0]
+        total += 2 * np.arctan2(abs(a @ np.cross(b, c)), 1 + a @ b + b @ c + c @ a)
+    return float(total / (4 * np.pi))
+
+
+def _exact_unit_volume(B: np.ndarray) -> float | None:
+    """The exact volume of ``{w : Bᵀw > 0}`` after reduction to rank ≤ 3, or ``None`` above rank 3."""
+    if np.any(np.linalg.norm(B, axis=0) == 0):
+        return 0.0
+    reduced = _reduce(B)
+    rank = reduced.shape[0]
+    if rank > _EXACT_RANK:
+        return None
+    if rank == 1:
+        return 0.5 if (np.all(reduced > 0) or np.all(reduced < 0)) else 0.0
+    return _arc_volume(reduced) if rank == 2 else _spherical_polygon_volume(reduced)
+
+
+def _monte_carlo_unit_volume(B: np.ndarray, samples: int, seed: int | None, device=None) -> Volume:
+    device = default_device() if device is None else torch.device(device)
+    generator = torch_generator(seed, device)
+    B_t = torch.from_numpy(B).to(device)
+    hits, drawn = 0, 0
+    while drawn < samples:
+        size = min(_BATCH, samples - drawn)
+        w = torch.randn(size, B.shape[0], generator=generator, dtype=torch.float64, device=device)
+        hits += int(((w @ B_t) > 0).all(dim=1).sum())
+        drawn += size
+    p = hits / samples
+    return Volume(p, math.sqrt(p * (1 - p) / samples), "monte carlo")
+
+
+def unit_region_volume(X, signs, *, samples: int | None = None, seed: int | None = 0,
+                       method: str = "auto") -> Volume:
+    """``P_{w∼N(0, I_d0)}(sign(wᵀ x_n) = s_n ∀n)``: the angular volume of one unit's region.
+
+    ``X: (d0, N)``, ``signs: (N,)`` of ±1. ``method="auto"`` is exact when ``rank X ≤ 3`` (an arc over ``2π``
+    or a spherical polygon over ``4π``, in the column space of ``X``; an empty region gives 0) and otherwise a
+    Monte Carlo estimate from ``samples`` draws (default 200,000) with its standard error; ``"exact"``
+    refuses ranks above 3, ``"monte carlo"`` always samples. Chapter 4.
+    """
+    X = as_float64_matrix("X", X)
+    signs = _check_signs(signs, X.shape[1])
+    method = _check_method(method)
+    samples = _DEFAULT_SAMPLES if samples is None else check_positive_int("samples", samples)
+    B = X * signs
+    if method != "monte carlo":
+        value = _exact_unit_volume(B)
+        if value is not None:
+            return Volume(value, 0.0, "exact")
+        if method == "exact":
+            raise ValueError(f"method='exact' needs rank X ≤ {_EXACT_RANK}, got X of shape {X.shape} and higher rank")
+    return _monte_carlo_unit_volume(B, samples, seed)
+
+
+def region_volume(X, pattern, *, samples: int | None = None, seed: int | None = 0, method: str = "auto") -> Volume:
+    """``V(D_A(X))`` for a whole pattern ``(d1, N)`` (``True``/1 where ``w_iᵀx_n > 0``): the product of the
+    rows' :func:`unit_region_volume`, rows of ``W ∼ N`` being independent. A Monte Carlo product carries
+    the standard error ``V · sqrt(Σ_i (se_i / v_i)²)`` (first order); where a factor is estimated as 0 it
+    carries the bound ``Π_i (v_i + se_i)`` instead. Chapter 4.
+    """
+    X = as_float64_matrix("X", X)
+    pattern = check_pattern(pattern, X.shape[1])
+    rows, inverse = np.unique(pattern, axis=0, return_inverse=True)
+    unit_volumes = [unit_region_volume(X, np.where(row, 1.0, -1.0), samples=samples,
+                                       seed=None if seed is None else seed + index, method=method)
+                    for index, row in enumerate(rows)]
+    values = np.array([unit_volumes[k].value for k in inverse.reshape(-1)])
+    errors = np.array([unit_volumes[k].standard_error for k in inverse.reshape(-1)])
+    value = float(np.prod(values))
+    exact = all(v.method == "exact" for v in unit_volumes)
+    if exact or value == 0.0:
+        return Volume(value, 0.0 if exact else float(np.prod(values + errors)), "exact" if exact else "monte carlo")
+    return Volume(value, value * float(np.sqrt(np.sum((errors / values) ** 2))), "monte carlo")
+
+
+def cover_count(n_samples: int, d0: int) -> int:
+    """Cover's count of the sign patterns ``sign(wᵀX)`` of ``N`` points in general position in ``ℝ^{d0}``:
+    ``2 Σ_{k<d0} C(N−1, k)`` (Soudry & Hoffer, Fact 29). Chapter 4."""
+    n_samples = check_positive_int("n_samples", n_samples)
+    d0 = check_positive_int("d0", d0)
+    return 2 * sum(math.comb(n_samples - 1, k) for k in range(d0))
+
+
+@dataclass
+class UnitRegions:
+    """Every region of one unit: ``signs: (K, N)`` of ±1 and their exact ``volumes: (K,)``. Chapter 4."""
+    signs: np.ndarray
+    volumes: np.ndarray
+
+
+def regions(X) -> UnitRegions:
+    """Every realisable sign pattern of one unit on ``X: (d0, N)`` with its exact angular volume.
+
+    For ``rank X ≤ 3``: on the circle the ``2N`` boundaries ``⟂ x_n`` cut it into arcs; on the sphere each
+    region is a polygon whose corners are rays ``±(x_i × x_j)``, so the four patterns around every such
+    corner name all regions. For points in general position there are :func:`cover_count` of them and the
+    volumes sum to one. Ordered by decreasing volume. Chapter 4.
+    """
+    X = as_float64_matrix("X", X)
+    if np.any(np.linalg.norm(X, axis=0) == 0):
+        raise ValueError("X has a zero column, which lies on the boundary of every region")
+    reduced = _reduce(X)
+    rank, n_samples = reduced.shape
+    if rank > _EXACT_RANK:
+        raise ValueError(f"regions needs rank X ≤ {_EXACT_RANK} (the circle or the sphere), got rank {rank}")
+    if rank == 1:
+        base = np.sign(reduced[0])
+        candidates = [base, -base]
+    elif rank == 2:
+        angles = np.arctan2(reduced[1], reduced[0])
+        boundaries = np.sort(np.mod(np.concatenate([angles + np.pi / 2, angles - np.pi / 2]), 2 * np.pi))
+        lengths = np.diff(np.append(boundaries, boundaries[0] + 2 * np.pi))
+        middles = boundaries + lengths / 2
+        candidates = list(np.sign(np.stack([np.cos(middles), np.sin(middles)], axis=1) @ reduced))
+    else:
+        unit = reduced / np.linalg.norm(reduced, axis=0)
+        candidates = []
+        for i, j in itertools.combinations(range(n_samples), 2):
+            ray = np.cross(unit[:, i], unit[:, j])
+            if np.linalg.norm(ray) < 1e-12:
+                continue
+            for direction in (ray, -ray):
+                base = np.sign(direction @ unit)
+                for s_i, s_j in itertools.product((-1.0, 1.0), repeat=2):
+                    pattern = base.copy()
+                    pattern[i], pattern[j] = s_i, s_j
+                    candidates.append(pattern)
+    candidates = np.unique(np.array(candidates), axis=0)
+    candidates = candidates[(candidates != 0).all(axis=1)]
+    volumes = np.array([_exact_unit_volume(reduced * s) for s in candidates])
+    keep = volumes > 0
+    order = np.argsort(-volumes[keep], kind="stable")
+    return UnitRegions(candidates[keep][order].astype(np.int8), volumes[keep][order])
+
+
+def rank_criterion(A, X) -> bool:
+    """Corollary 28: for ``N ≤ d1·d0``, ``rank(A∘X) = N`` for almost every ``X`` iff ``|S| ≤ rank(A_S)·d0``
+    for every subset ``S`` of the samples. ``A: (d1, N)`` (slopes), ``X: (d0, N)`` (only ``d0`` matters).
+
+    Checks all ``2^N`` subsets at once (``N ≤ 14``); ``False`` when ``N > d1·d0``. Chapter 4.
+    """
+    A = as_float64_matrix("A", A)
+    X = as_float64_matrix("X", X)
+    d1, n_samples = A.shape
+    d0 = X.shape[0]
+    if X.shape[1] != n_samples:
+        raise ValueError(f"A and X must have the same number of columns, got {A.shape} and {X.shape}")
+    if n_samples > 14:
+        raise ValueError(f"rank_criterion enumerates 2^N subsets and takes N ≤ 14, got N = {n_samples}")
+    if n_samples > d1 * d0:
+        return False
+    subsets = torch.tensor(list(itertools.product((0.0, 1.0), repeat=n_samples)), dtype=torch.float64)
+    ranks = torch.linalg.matrix_rank(torch.from_numpy(A)[None] * subsets[:, None, :])
+    return bool((subsets.sum(dim=1) <= ranks * d0).all())
+
+
+@dataclass
+class Census:
+    """The landscape of one data set, by region (Soudry & Hoffer, Definition 4).
+
+    ``global_volume``: ``V(G)``, the volume of the regions holding a DLM with MCE 0. ``bad_volume[k]``:
+    ``V(L_ε)`` for ``ε = epsilons[k]``, regions holding a DLM with MCE > ε. ``no_minimum_volume``: regions
+    holding no DLM. Each with a standard error (0 for an exact census). ``samples`` draws of ``W`` (0 for an
+    exact census) visited ``distinct_regions`` regions (up to a permutation of the units).
+
+    Chapter 4.
+    """
+    epsilons: np.ndarray
+    global_volume: float
+    global_error: float
+    bad_volume: np.ndarray
+    bad_error: np.ndarray
+    no_minimum_volume: float
+    no_minimum_error: float
+    samples: int
+    distinct_regions: int
+    method: str
+
+    def ratio(self, index: int = 0) -> float:
+        """``V(L_ε)/V(G)`` for ``ε = epsilons[index]`` (``inf`` when ``V(G) = 0``). Chapter 4."""
+        if self.global_volume == 0:
+            return math.inf
+        return float(self.bad_volume[index] / self.global_volume)
+
+
+def _check_census(X, y, d1, rho, epsilons):
+    X = as_float64_matrix("X", X)
+    y = check_targets("y", y, ((X.shape[1],),)).double().cpu().numpy()
+    d1 = check_positive_int("d1", d1)
+    rho = check_real("rho", rho)
+    epsilons = np.asarray(epsilons, dtype=np.float64)
+    if epsilons.ndim != 1 or epsilons.size == 0 or np.any((epsilons < 0) | (epsilons >= 1)):
+        raise ValueError(f"epsilons must be a non-empty list of numbers in [0, 1), got {epsilons!r}")
+    if np.any(np.linalg.norm(X, axis=0) == 0):
+        raise ValueError("X has a zero column, which lies on the boundary of every region")
+    return X, y, d1, rho, epsilons, label_threshold(torch.from_numpy(y))
+
+
+def _classify(result: RegionMinimum, epsilons: np.ndarray) -> tuple[bool, np.ndarray, bool]:
+    """(holds a global minimum, holds a DLM with MCE > ε for each ε, holds no DLM)."""
+    if not result.exists:
+        return False, np.zeros(len(epsilons), dtype=bool), True
+    return result.mce == 0, result.mce > epsilons, False
+
+
+def _pack(pattern: torch.Tensor) -> torch.Tensor:
+    """Bool ``(..., N)`` → int64 ``(..., ⌈N/62⌉)``: each row's bits as integers, for hashing rows."""
+    n_samples = pattern.shape[-1]
+    words = -(-n_samples // 62)
+    padded = torch.nn.functional.pad(pattern.long(), (0, words * 62 - n_samples))
+    powers = 2 ** torch.arange(62, device=pattern.device, dtype=torch.long)
+    return (padded.reshape(*pattern.shape[:-1], words, 62) * powers).sum(dim=-1)
+
+
+def landscape_census(X, y, d1: int, rho: float, *, samples: int, seed: int | None = 0,
+                     epsilons=(0.0, 0.1, 0.25), device=None, progress: bool | None = None) -> Census:
+    """Estimate ``V(G)``, ``V(L_ε)`` and the volume of regions with no DLM by sampling ``W ∼ N``.
+
+    Each of ``samples`` draws of ``W: (d1, d0)`` lands in one region; the draws are made and their patterns
+    computed as one tensor programme on ``device``, the patterns are made canonical (units sorted, since
+    permuting units permutes regions without changing what they hold) and deduplicated, and
+    :func:`minima.regions.region_minimum` decides each distinct region once. The fractions of draws are
+    unbiased estimates, with binomial standard errors. ``X: (d0, N)``, ``y: (N,)``. Chapter 4.
+    """
+    X, y, d1, rho, epsilons, threshold = _check_census(X, y, d1, rho, epsilons)
+    samples = check_positive_int("samples", samples)
+    device = default_device() if device is None else torch.device(device)
+    generator = torch_generator(seed, device)
+    X_t = torch.from_numpy(X).to(device)
+    codes = []
+    for start in range(0, samples, _BATCH):
+        size = min(_BATCH, samples - start)
+        W = torch.randn(size, d1, X.shape[0], generator=generator, dtype=torch.float64, device=device)
+        codes.append(_pack(W @ X_t > 0))
+    codes = torch.cat(codes)  # (samples, d1, words)
+    unit_codes, unit_ids = torch.unique(codes.reshape(-1, codes.shape[-1]), dim=0, return_inverse=True)
+    canonical = unit_ids.reshape(samples, d1).sort(dim=1).values
+    region_ids, counts = torch.unique(canonical, dim=0, return_counts=True)
+    bits = ((unit_codes[:, :, None] >> torch.arange(62, device=device)) & 1).reshape(len(unit_codes), -1)
+    unit_patterns = bits[:, :X.shape[1]].bool().cpu().numpy()
+    global_count, bad_count, none_count = 0, np.zeros(len(epsilons)), 0
+    progress = progress_enabled() if progress is None else progress
+    for ids, count in tqdm(list(zip(region_ids.cpu().numpy(), counts.cpu().numpy())), desc="regions",
+                           disable=not progress):
+        result = _region_minimum(X, y, unit_patterns[ids], rho, threshold, known_nonempty=True)
+        is_global, is_bad, is_none = _classify(result, epsilons)
+        global_count += count * is_global
+        bad_count += count * is_bad
+        none_count += count * is_none
+
+    def estimate(count):
+        p = count / samples
+        return p, np.sqrt(p * (1 - p) / samples)
+
+    (g, g_se), (b, b_se), (n, n_se) = estimate(global_count), estimate(bad_count), estimate(none_count)
+    return Census(epsilons, float(g), float(g_se), b, b_se, float(n), float(n_se), samples,
+                  len(region_ids), "monte carlo")
+
+
+def exact_census(X, y, d1: int, rho: float, *, epsilons=(0.0, 0.1, 0.25), progress: bool | None = None) -> Census:
+    """The census of :func:`landscape_census` computed exactly, by enumerating every region.
+
+    Needs ``rank X ≤ 3`` (:func:`regions`). The ``K`` regions of one unit give ``C(K + d1 − 1, d1)`` regions
+    of the layer up to a permutation of its units; each is weighted by its exact volume times the number of
+    unit orderings that give it. ``X: (d0, N)``, ``y: (N,)``. Chapter 4.
+    """
+    X, y, d1, rho, epsilons, threshold = _check_census(X, y, d1, rho, epsilons)
+    units = regions(X)
+    global_volume, bad_volume, none_volume, count = 0.0, np.zeros(len(epsilons)), 0.0, 0
+    progress = progress_enabled() if progress is None else progress
+    combinations = list(itertools.combinations_with_replacement(range(len(units.volumes)), d1))
+    for combination in tqdm(combinations, desc="regions", disable=not progress):
+        orderings = math.factorial(d1)
+        for repeats in np.unique(combination, return_counts=True)[1]:
+            orderings //= math.factorial(int(repeats))
+        volume = orderings * float(np.prod(units.volumes[list(combination)]))
+        pattern = units.signs[list(combination)] > 0
+        result = _region_minimum(X, y, pattern, rho, threshold, known_nonempty=True)
+        is_global, is_bad, is_none = _classify(result, epsilons)
+        global_volume += volume * is_global
+        bad_volume += volume * is_bad
+        none_volume += volume * is_none
+        count += 1
+    zeros = np.zeros(len(epsilons))
+    return Census(epsilons, global_volume, 0.0, bad_volume, zeros, none_volume, 0.0, 0, count, "exact")

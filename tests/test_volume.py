@@ -1,0 +1,176 @@
+"""minima.volume and regions.region_minimum: exact volumes against sampling, Cover's count, the census."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minima
+from minima import volume
+from minima.rank import khatri_rao_rank
+from minima.regions import activation_pattern, region_minimum, solve_in_region
+
+
+@settings(max_examples=15, deadline=None)
+@given(d0=st.sampled_from([2, 3]), n=st.integers(3, 9), seed=st.integers(0, 10_000))
+def test_regions_match_cover_and_sum_to_one(d0, n, seed):
+    X = minima.data.gaussian_binary(d0, n, seed=seed)[0]
+    found = volume.regions(X)
+    assert len(found.volumes) == volume.cover_count(n, d0)
+    assert abs(found.volumes.sum() - 1) < 1e-10
+    assert len(np.unique(found.signs, axis=0)) == len(found.signs)
+
+
+@pytest.mark.parametrize("d0", [2, 3])
+def test_exact_unit_volume_agrees_with_monte_carlo(d0):
+    X = minima.data.gaussian_binary(d0, 7, seed=d0)[0]
+    found = volume.regions(X)
+    for k in (0, len(found.volumes) // 2, len(found.volumes) - 1):
+        exact = volume.unit_region_volume(X, found.signs[k])
+        assert exact.method == "exact" and exact.value == pytest.approx(found.volumes[k], abs=1e-12)
+        sampled = volume.unit_region_volume(X, found.signs[k], method="monte carlo", samples=300_000, seed=k)
+        assert sampled.method == "monte carlo"
+        assert abs(sampled.value - exact.value) < 4.5 * max(sampled.standard_error, 1e-5)
+
+
+def test_known_volumes():
+    X = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # the quarter plane w1 > 0, w2 > 0
+    assert volume.unit_region_volume(X, [1, 1]).value == pytest.approx(0.25)
+    X3 = torch.eye(3, dtype=torch.float64)
+    assert volume.unit_region_volume(X3, [1, -1, 1]).value == pytest.approx(1 / 8)
+    # two opposite samples with the same sign: an empty region
+    assert volume.unit_region_volume(torch.tensor([[1.0, -1.0], [0.0, 0.0]]), [1, 1]).value == 0.0
+    # a sample set of rank 1 in R^4 is exact too: half the space or nothing
+    line = torch.tensor([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+    assert volume.unit_region_volume(line, [1, 1]) == volume.Volume(0.5, 0.0, "exact")
+
+
+def test_high_dimension_falls_back_to_monte_carlo_with_its_error():
+    X = minima.data.gaussian_binary(5, 6, seed=0)[0]
+    result = volume.unit_region_volume(X, np.ones(6), samples=100_000)
+    assert result.method == "monte carlo" and result.standard_error > 0
+    with pytest.raises(ValueError, match="method='exact'"):
+        volume.unit_region_volume(X, np.ones(6), method="exact")
+
+
+def test_region_volume_is_the_product_of_rows_and_matches_direct_sampling():
+    X = minima.data.gaussian_binary(2, 6, seed=3)[0]
+    generator = torch.Generator().manual_seed(0)
+    W = torch.randn(300_000, 2, 2, generator=generator, dtype=torch.float64)
+    patterns = (W @ X) > 0
+    target = patterns[0]
+    frequency = (patterns == target).flatten(1).all(dim=1).double().mean().item()
+    product = volume.region_volume(X, target)
+    rows = [volume.unit_region_volume(X, np.where(row, 1, -1)).value for row in target.numpy()]
+    assert product.value == pytest.approx(rows[0] * rows[1])
+    assert abs(frequency - product.value) < 4 * math.sqrt(product.value / 300_000)
+
+
+def test_rank_criterion_agrees_with_the_numerical_rank():
+    generator = np.random.default_rng(1)
+    for trial in range(40):
+        n = int(generator.integers(4, 10))
+        A = np.where(generator.random((3, n)) < 0.5, 1.0, 0.3)
+        if trial % 2:
+            A[2] = A[0]
+        X = generator.standard_normal((3, n))
+        assert volume.rank_criterion(A, X) == (khatri_rao_rank(A, X) == n)
+    assert not volume.rank_criterion(np.ones((2, 7)), np.ones((3, 7)))  # N > d0 d1
+
+
+def test_region_minimum_matches_training_started_inside_the_region():
+    """Train, move to the exact least-squares point of the region, compare with the untrained answer."""
+    X, y = minima.data.gaussian_binary(3, 10, seed=1, labels="01")
+    net = minima.LeakyReLUNet((3, 2), 0.2, ensemble=6, seed=0, dtype=torch.float64)
+    minima.train(net, X, y, epochs=2000, lr=1e-2, stop_at_zero=False, progress=False)
+    pattern = activation_pattern(net, X)
+    compared = 0
+    for member in range(net.ensemble):
+        if not solve_in_region(net, X, y, member=member).converged:
+            continue
+        found = region_minimum(X, y, pattern[member], 0.2)
+        trained_error = y - net.forward(X)[member].detach()
+        assert found.exists and not found.empty
+        assert torch.allclose(trained_error, found.error, atol=1e-10)
+        compared += 1
+    assert compared >= 3
+
+
+def test_region_minimum_returns_a_minimum_inside_the_region():
+    generator = np.random.default_rng(2)
+    seen = 0
+    for trial in range(25):
+        X = generator.standard_normal((3, 6))
+        y = generator.choice([0.0, 1.0], 6)
+        W = generator.standard_normal((4, 3))
+        pattern = (W @ X) > 0
+        found = region_minimum(X, y, pattern, 0.2)
+        if not found.exists:
+            continue
+        seen += 1
+        assert np.array_equal((found.W.numpy() @ X) > 0, pattern)
+        outputs = minima.forward([found.W, found.z], torch.from_numpy(X), 0.2)
+        assert torch.allclose(torch.from_numpy(y) - outputs, found.error, atol=1e-9)
+        assert found.mse == pytest.approx(float(found.error @ found.error) / 6)
+    assert seen > 5
+
+
+def test_region_minimum_sees_an_empty_region_and_a_region_without_minimum():
+    X = torch.tensor([[1.0, -1.0, 0.3], [0.2, -0.2, 1.0]], dtype=torch.float64)
+    empty = region_minimum(X, torch.tensor([0.0, 1.0, 1.0]), [[1, 1, 1]], 0.1)
+    assert empty.empty and not empty.exists
+    # one ReLU unit, all three samples active: the unique least-squares fit v = (2/3, -1/3) has
+    # v·x_1 > 0 > v·x_2, so it is neither in the unit's cone nor in its negative: no minimum there
+    X = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+    found = region_minimum(X, torch.tensor([1.0, 0.0, 0.0]), [[1, 1, 1]], 0.0)
+    assert not found.exists and not found.empty
+
+
+def test_sampled_census_agrees_with_the_exact_census():
+    X, y = minima.data.gaussian_binary(2, 6, seed=4, labels="01")
+    exact = volume.exact_census(X, y, 3, 0.2, progress=False)
+    sampled = volume.landscape_census(X, y, 3, 0.2, samples=20_000, seed=0, device="cpu", progress=False)
+    assert exact.method == "exact" and sampled.method == "monte carlo"
+    total = exact.global_volume + exact.bad_volume[0] + exact.no_minimum_volume
+    assert total == pytest.approx(1.0, abs=1e-9)
+    assert abs(sampled.global_volume - exact.global_volume) < 4.5 * sampled.global_error + 1e-4
+    assert abs(sampled.no_minimum_volume - exact.no_minimum_volume) < 4.5 * sampled.no_minimum_error + 1e-4
+    assert np.all(np.abs(sampled.bad_volume - exact.bad_volume) < 4.5 * sampled.bad_error + 1e-4)
+    assert np.all(np.diff(exact.bad_volume) <= 0)  # L_eps shrinks as eps grows
+
+
+def test_census_is_reproducible():
+    X, y = minima.data.gaussian_binary(3, 6, seed=0, labels="01")
+    first = volume.landscape_census(X, y, 2, 0.1, samples=500, seed=3, device="cpu", progress=False)
+    second = volume.landscape_census(X, y, 2, 0.1, samples=500, seed=3, device="cpu", progress=False)
+    assert (first.global_volume, first.no_minimum_volume, first.distinct_regions) == \
+        (second.global_volume, second.no_minimum_volume, second.distinct_regions)
+    assert np.array_equal(first.bad_volume, second.bad_volume)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: volume.unit_region_volume(np.ones((2, 3)), [1, 0, 1]), "signs"),
+    (lambda: volume.unit_region_volume(np.ones((2, 3)), [1, 1, 1], method="guess"), "method"),
+    (lambda: volume.unit_region_volume(np.ones((2, 3)), [1, 1, 1], samples=0), "samples"),
+    (lambda: volume.region_volume(np.ones((2, 3)), np.ones((2, 4))), "pattern"),
+    (lambda: volume.region_volume(np.ones((2, 3)), np.full((2, 3), 2)), "pattern"),
+    (lambda: volume.regions(np.random.default_rng(0).standard_normal((5, 8))), "rank"),
+    (lambda: volume.regions(np.zeros((2, 3))), "zero column"),
+    (lambda: volume.rank_criterion(np.ones((2, 15)), np.ones((3, 15))), "N ≤ 14"),
+    (lambda: volume.cover_count(0, 2), "n_samples"),
+    (lambda: volume.landscape_census(np.ones((2, 3)), [0, 1, 1], 0, 0.1, samples=10), "d1"),
+    (lambda: volume.landscape_census(np.ones((2, 3)), [0, 1, 1], 2, 0.1, samples=10, epsilons=[1.5]),
+     "epsilons"),
+    (lambda: volume.landscape_census(np.ones((2, 3)), [[0, 1, 1]], 2, 0.1, samples=10), "y"),
+    (lambda: region_minimum(np.ones((2, 3)), [0, 1], [[1, 1, 1]], 0.1), "y"),
+    (lambda: region_minimum(np.ones((2, 3)), [0, 1, 1], [[1, 1]], 0.1), "pattern"),
+    (lambda: region_minimum(np.zeros((2, 3)), [0, 1, 1], [[1, 1, 1]], 0.1), "zero column"),
+])
+def test_bad_input_is_refused_with_the_argument_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

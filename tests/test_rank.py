@@ -150,3 +150,27 @@ def test_rank_does_not_depend_on_the_scale_of_the_samples(spread, seed, rows):
     expected = np.linalg.matrix_rank(normalised)
     assert khatri_rao_rank(A, X) == expected == min(rows * rows, n)  # generic: full rank
     assert khatri_rao_rank(A, X, method="eigh") == expected
+
+
+def test_generic_rank_is_the_rank_for_random_inputs():
+    """min_T [N − |T| + d0·rank(A_T)] against the numerical rank, for patterns with and without rank loss."""
+    from minima.rank import generic_rank
+
+    rng = np.random.default_rng(0)
+    deficient = 0
+    for trial in range(150):
+        d0, d1, n = int(rng.integers(2, 4)), int(rng.integers(2, 4)), int(rng.integers(3, 11))
+        X = rng.standard_normal((d0, n))
+        rho = (0.0, 0.1)[trial % 2]
+        A = np.where(rng.standard_normal((d1, d0)) @ X > 0, 1.0, rho)
+        rank = khatri_rao_rank(A, X)
+        assert generic_rank(A, d0) == rank, (trial, A)
+        deficient += rank < min(n, d0 * d1)
+    assert deficient > 20  # the formula is tested where it matters
+
+
+def test_generic_rank_refuses_large_n():
+    from minima.rank import generic_rank
+
+    with pytest.raises(ValueError, match="N ≤ 14"):
+        generic_rank(np.ones((2, 15)), 3)

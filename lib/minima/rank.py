@@ -33,6 +33,8 @@ positive (:func:`count_clearly_positive`). This is :func:`gram_tolerance` applie
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.linalg
 import torch
@@ -41,7 +43,7 @@ from ._checks import as_float64_matrix, check_positive_int
 
 __all__ = ["khatri_rao", "khatri_rao_gram", "khatri_rao_rank", "khatri_rao_singular_values", "gram_tolerance",
            "largest_eigenvalue", "largest_singular_value", "eigenvalue_tolerance", "is_positive_semidefinite",
-           "count_clearly_positive"]
+           "count_clearly_positive", "generic_rank"]
 
 _EPS = np.finfo(np.float64).eps
 _GRAM_BLOCK = 2048  # rows of XᵀX formed at once in khatri_rao_gram
@@ -238,3 +240,22 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
     if info < 0:
         raise RuntimeError(f"LAPACK dpstrf rejected argument {-info}")
     return int(rank)
+
+
+def generic_rank(A, d0: int) -> int:
+    """The rank of ``A ∘ X`` for almost every ``X: (d0, N)``, from ``A: (d1, N)`` alone:
+    ``min over subsets T of the samples of  N − |T| + d0 · rank(A_T)``.
+
+    A set ``T`` of samples whose columns of ``A`` span only ``r`` dimensions contributes at most ``d0·r``
+    independent columns, so no more than ``N − |T| + d0·r`` in all; for generic ``X`` the smallest such
+    bound is attained. Soudry & Hoffer's Corollary 28 is the case ``rank = N``. Checks all ``2^N`` subsets
+    at once, ``N ≤ 14``. Chapters 2 and 4.
+    """
+    A = as_float64_matrix("A", A)
+    d0 = check_positive_int("d0", d0)
+    n_samples = A.shape[1]
+    if n_samples > 14:
+        raise ValueError(f"generic_rank enumerates 2^N subsets and takes N ≤ 14, got N = {n_samples}")
+    subsets = torch.tensor(list(itertools.product((0.0, 1.0), repeat=n_samples)), dtype=torch.float64)
+    ranks = torch.linalg.matrix_rank(torch.from_numpy(A)[None] * subsets[:, None, :])
+    return int((n_samples - subsets.sum(dim=1) + d0 * ranks).min())

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ._checks import as_float64_matrix, check_positive_int, check_real, check_targets
 from .device import default_device, progress_enabled, torch_generator
 from .losses import label_threshold
+from .rank import generic_rank
 from .regions import RegionMinimum, _region_minimum, check_pattern
 
 __all__ = ["Volume", "unit_region_volume", "region_volume", "cover_count", "UnitRegions", "regions",
@@ -264,11 +265,7 @@ def rank_criterion(A, X) -> bool:
         raise ValueError(f"A and X must have the same number of columns, got {A.shape} and {X.shape}")
     if n_samples > 14:
         raise ValueError(f"rank_criterion enumerates 2^N subsets and takes N ≤ 14, got N = {n_samples}")
-    if n_samples > d1 * d0:
-        return False
-    subsets = torch.tensor(list(itertools.product((0.0, 1.0), repeat=n_samples)), dtype=torch.float64)
-    ranks = torch.linalg.matrix_rank(torch.from_numpy(A)[None] * subsets[:, None, :])
-    return bool((subsets.sum(dim=1) <= ranks * d0).all())
+    return n_samples <= d1 * d0 and generic_rank(A, d0) == n_samples
 
 
 @dataclass

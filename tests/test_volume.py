@@ -25,6 +25,19 @@ def test_regions_match_cover_and_sum_to_one(d0, n, seed):
     assert len(np.unique(found.signs, axis=0)) == len(found.signs)
 
 
+def test_sphere_volumes_stay_exact_for_samples_nearly_in_one_plane():
+    """Nearly coplanar samples put polygon corners nearly antipodal, where triangulating the polygon by
+    geodesics loses digits; the exterior-angle formula must not (this data once summed to 1 + 2e-7)."""
+    X = minima.data.gaussian_binary(3, 3, seed=1000)[0]
+    assert np.linalg.svd(X.numpy(), compute_uv=False)[-1] < 1e-3  # nearly coplanar
+    for scale in (1.0, 1e-2):  # smallest regions 6e-8 and 2e-10
+        flat = X.clone()
+        flat[2] *= scale
+        found = volume.regions(flat)
+        assert len(found.volumes) == volume.cover_count(3, 3)
+        assert abs(found.volumes.sum() - 1) < 1e-12
+
+
 @pytest.mark.parametrize("d0", [2, 3])
 def test_exact_unit_volume_agrees_with_monte_carlo(d0):
     X = minima.data.gaussian_binary(d0, 7, seed=d0)[0]

@@ -90,34 +90,29 @@ def _arc_volume(B: np.ndarray) -> float:
 def _spherical_polygon_volume(B: np.ndarray) -> float:
     """``P(bₙᵀ w > 0 ∀n)`` for ``w ∼ N(0, I_3)``: the spherical polygon's area over ``4π``. ``B: (3, N)``.
 
-    The polygon's vertices are the rays ``±(b_i × b_j)`` that satisfy every constraint; ordered around
-    their centre and cut into triangles, each triangle's solid angle is Van Oosterom and Strackee's
-    ``2 atan2(|a·(b×c)|, 1 + a·b + b·c + c·a)``.
+    The polygon's corners are the rays ``±(b_i × b_j)`` that satisfy every constraint. By Gauss–Bonnet its
+    area is ``2π − Σ`` of its exterior angles, and the exterior angle at the corner where the sides
+    ``b_iᵀw = 0`` and ``b_jᵀw = 0`` meet is the angle between ``b_i`` and ``b_j``, computed as
+    ``atan2(|b_i × b_j|, b_i·b_j)``. Unlike a triangulation this needs no geodesics between corners, which
+    are ill-conditioned when two corners are nearly antipodal (samples nearly in one plane). Where more
+    than two sides meet at one corner (points not in general position) the sides of the polygon are the
+    two whose normals are furthest apart, so the corner's exterior angle is the largest of its pairs.
     """
     unit = B / np.linalg.norm(B, axis=0)
     i, j = np.triu_indices(unit.shape[1], k=1)
-    rays = np.cross(unit[:, i].T, unit[:, j].T)
-    norms = np.linalg.norm(rays, axis=1)
-    rays = rays[norms > 1e-12] / norms[norms > 1e-12, None]
-    rays = np.concatenate([rays, -rays])
-    vertices = rays[(rays @ unit >= -1e-12).all(axis=1)]
-    if len(vertices) < 3:
+    crosses = np.cross(unit[:, i].T, unit[:, j].T)
+    sines = np.linalg.norm(crosses, axis=1)
+    exterior = np.arctan2(sines, np.einsum("kn,kn->n", unit[:, i], unit[:, j]))
+    keep = sines > 1e-12
+    rays = crosses[keep] / sines[keep, None]
+    rays, exterior = np.concatenate([rays, -rays]), np.concatenate([exterior[keep], exterior[keep]])
+    corner = (rays @ unit >= -1e-12).all(axis=1)
+    if not corner.any():
         return 0.0
-    vertices = np.unique(np.round(vertices, 12), axis=0)
-    centre = vertices.sum(axis=0)
-    if np.linalg.norm(centre) < 1e-12:
-        return 0.0
-    centre /= np.linalg.norm(centre)
-    first = vertices[0] - (vertices[0] @ centre) * centre
-    first /= np.linalg.norm(first)
-    second = np.cross(centre, first)
-    order = np.argsort(np.arctan2(vertices @ second, vertices @ first))
-    vertices = vertices[order]
-    total = 0.0
-    for b, c in zip(vertices[1:-1], vertices[2:]):
-        a = vertices[0]
-        total += 2 * np.arctan2(abs(a @ np.cross(b, c)), 1 + a @ b + b @ c + c @ a)
-    return float(total / (4 * np.pi))
+    _, which = np.unique(np.round(rays[corner], 12), axis=0, return_inverse=True)
+    angles = np.zeros(which.max() + 1)
+    np.maximum.at(angles, which.reshape(-1), exterior[corner])
+    return float(max(2 * np.pi - angles.sum(), 0.0) / (4 * np.pi))
 
 
 def _exact_unit_volume(B: np.ndarray) -> float | None:

@@ -130,3 +130,16 @@ def test_zero_sample_with_label_one_is_refused():
     y = torch.tensor([0.0, 0, 1, 0, 0])
     with pytest.raises(ValueError, match="zero column"):
         zero_error_network(X, y, 0.0)
+
+
+def test_angular_margin():
+    from minima.construction import angular_margin
+
+    W = np.array([[1.0, 0.0]])
+    X = np.array([[1.0, 1.0], [1.0, 0.0]])  # 45 degrees and 90 degrees from the hyperplane x1 = 0
+    assert angular_margin(W, X) == pytest.approx(math.sqrt(0.5))
+    assert angular_margin(W, np.array([[0.0], [1.0]])) == 0.0  # on the hyperplane
+    with pytest.raises(ValueError, match="X"):
+        angular_margin(W, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="zero"):
+        angular_margin(np.zeros((1, 2)), X)

@@ -187,3 +187,15 @@ def test_census_is_reproducible():
 def test_bad_input_is_refused_with_the_argument_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_circle_arcs_cover_the_circle_with_the_regions():
+    X = minima.data.gaussian_binary(2, 5, seed=2)[0]
+    starts, lengths, signs = volume.circle_arcs(X)
+    assert lengths.sum() == pytest.approx(2 * np.pi) and np.all(np.diff(starts) > 0)
+    found = volume.regions(X)
+    for s, length in zip(signs, lengths):
+        k = int(np.flatnonzero((found.signs == s).all(axis=1))[0])
+        assert found.volumes[k] == pytest.approx(length / (2 * np.pi), abs=1e-12)
+    with pytest.raises(ValueError, match="X"):
+        volume.circle_arcs(np.ones((3, 4)))

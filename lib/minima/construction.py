@@ -29,7 +29,7 @@ from ._checks import as_float64_matrix, check_positive_int, check_real, check_ta
 from .models import forward, leaky_relu
 
 __all__ = ["trapezoid", "zero_error_network", "interpolating_network", "neurons_needed", "paper_neuron_count",
-           "Construction"]
+           "Construction", "angular_margin"]
 
 _REFUSE_ERROR = 1e-3  # a float64 construction that misses a target by more than this (relative) is refused
 _SOLVE_SLACK = 1e-9  # a group's system ŵᵀ[X_S, w] = [|t|, 0] counts as solved within this (relative) residual
@@ -233,3 +233,17 @@ def zero_error_network(X, y, rho: float, *, units_per_group: int = 4, beta: floa
     construction = interpolating_network(X, y_array, rho, units_per_group=units_per_group, beta=beta,
                                          gamma=gamma, seed=seed)
     return construction if return_details else (construction.W, construction.z)
+
+
+def angular_margin(W, X) -> float:
+    """``sin α = min_{i,n} |w_iᵀ x_n| / (‖w_i‖ ‖x_n‖)``: the data's angular margin from the hyperplanes of ``W``
+    (Soudry & Hoffer, Definition 20). ``W: (d1, d0)``, ``X: (d0, N)``; 0 when a sample lies on a hyperplane.
+
+    Chapters 3 and 4 (Lemma 21 bounds the volume of the region around ``W`` through it).
+    """
+    W = as_float64_matrix("W", W)
+    X = as_float64_matrix("X", X, rows=W.shape[1])
+    norms = np.outer(np.linalg.norm(W, axis=1), np.linalg.norm(X, axis=0))
+    if np.any(norms == 0):
+        raise ValueError("W and X must have no zero rows (W) or columns (X): the angle is undefined")
+    return float((np.abs(W @ X) / norms).min())

@@ -34,7 +34,7 @@ from .losses import label_threshold
 from .rank import generic_rank
 from .regions import RegionMinimum, _region_minimum, check_pattern
 
-__all__ = ["Volume", "unit_region_volume", "region_volume", "cover_count", "UnitRegions", "regions",
+__all__ = ["Volume", "unit_region_volume", "region_volume", "cover_count", "UnitRegions", "regions", "circle_arcs",
            "rank_criterion", "Census", "landscape_census", "exact_census"]
 
 _EXACT_RANK = 3  # circle and sphere; above that, Monte Carlo
@@ -77,13 +77,28 @@ def _reduce(X: np.ndarray) -> np.ndarray:
     return U[:, :rank].T @ X
 
 
+def _arcs(B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``2N`` arcs into which the lines ``⟂ bₙ`` cut the circle: their start angles, lengths and the unit
+    vector at the middle of each, ``(2N,)``, ``(2N,)`` and ``(2N, 2)``. ``B: (2, N)``."""
+    angles = np.arctan2(B[1], B[0])
+    starts = np.sort(np.mod(np.concatenate([angles + np.pi / 2, angles - np.pi / 2]), 2 * np.pi))
+    lengths = np.diff(np.append(starts, starts[0] + 2 * np.pi))
+    middles = starts + lengths / 2
+    return starts, lengths, np.stack([np.cos(middles), np.sin(middles)], axis=1)
+
+
+def circle_arcs(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arcs of one unit's direction on the circle, for ``X: (2, N)``: start angles ``(2N,)``, lengths
+    ``(2N,)`` and the sign pattern ``sign(wᵀX)`` on each ``(2N, N)``, to draw the regions. Chapter 4."""
+    X = as_float64_matrix("X", X, rows=2)
+    starts, lengths, middles = _arcs(X)
+    return starts, lengths, np.sign(middles @ X)
+
+
 def _arc_volume(B: np.ndarray) -> float:
     """``P(bₙᵀ w > 0 ∀n)`` for ``w ∼ N(0, I_2)``: the length of the arc where all hold, over ``2π``. ``B: (2, N)``."""
-    angles = np.arctan2(B[1], B[0])
-    boundaries = np.sort(np.mod(np.concatenate([angles + np.pi / 2, angles - np.pi / 2]), 2 * np.pi))
-    lengths = np.diff(np.append(boundaries, boundaries[0] + 2 * np.pi))
-    middles = boundaries + lengths / 2
-    inside = (np.stack([np.cos(middles), np.sin(middles)], axis=1) @ B > 0).all(axis=1)
+    _, lengths, middles = _arcs(B)
+    inside = (middles @ B > 0).all(axis=1)
     return float(lengths[inside].sum() / (2 * np.pi))
 
 
@@ -220,11 +235,7 @@ def regions(X) -> UnitRegions:
         base = np.sign(reduced[0])
         candidates = [base, -base]
     elif rank == 2:
-        angles = np.arctan2(reduced[1], reduced[0])
-        boundaries = np.sort(np.mod(np.concatenate([angles + np.pi / 2, angles - np.pi / 2]), 2 * np.pi))
-        lengths = np.diff(np.append(boundaries, boundaries[0] + 2 * np.pi))
-        middles = boundaries + lengths / 2
-        candidates = list(np.sign(np.stack([np.cos(middles), np.sin(middles)], axis=1) @ reduced))
+        candidates = list(np.sign(_arcs(reduced)[2] @ reduced))
     else:
         unit = reduced / np.linalg.norm(reduced, axis=0)
         candidates = []

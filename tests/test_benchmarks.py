@@ -21,3 +21,13 @@ def test_volume_benchmark_runs_and_agrees(capsys):
 
     ratio = bench_volume.main(["--n", "6", "--d0", "2", "--d1", "2", "--samples", "300", "--device", "cpu"])
     assert ratio > 0 and "speed-up" in capsys.readouterr().out
+
+
+def test_ensemble_benchmark_runs(capsys):
+    import bench_ensemble
+
+    ratio = bench_ensemble.main(["--epochs", "3", "--repetitions", "2", "--fig51-epochs", "1",
+                                 "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert ratio > 0 and "speed-up" in printed
+    assert printed.count("epochs/s") == 4  # Figure 5.1 rows: one and two hidden layers

@@ -52,6 +52,23 @@ def test_wide_network_reaches_zero_error_and_stops():
     assert torch.allclose(history.final_loss, history.loss[history.epochs_to_zero, torch.arange(4)])
 
 
+def test_records_come_in_blocks_and_the_stop_is_exact():
+    """The records reach the host once per block of epochs; a stop inside a block cuts the history
+    at the epoch where the last member froze, and a callback is called only for epochs kept."""
+    from minima.train import _RECORD_BLOCK
+
+    X, y = minima.data.gaussian_binary(8, 40, seed=0)
+    for callbacks in ([], [MinAbsPreactivation(X)]):
+        net = LeakyReLUNet((8, 40), ensemble=4, seed=0)
+        history = train(net, X, y, epochs=3000, lr=0.02, callbacks=callbacks)
+        last = int(history.epochs_to_zero.max())
+        assert history.epochs_run == last + 1 and len(history.learning_rates) == last + 1
+        assert last + 1 != _RECORD_BLOCK and (last + 1) % _RECORD_BLOCK != 0  # stopped mid-block
+        assert (history.mce[last] == 0).all() and (history.mce[last - 1] > 0).any()
+        if callbacks:
+            assert callbacks[0].values.shape == (last + 1, 4)
+
+
 def test_narrow_network_cannot_fit_random_labels():
     X, y = minima.data.gaussian_binary(4, 200, seed=0)
     net = LeakyReLUNet((4, 2), ensemble=2, seed=0)

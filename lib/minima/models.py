@@ -35,9 +35,11 @@ __all__ = ["leaky_relu", "leaky_relu_slope", "forward", "hidden_layers", "check_
 def leaky_relu(u: torch.Tensor, rho: float) -> torch.Tensor:
     """``f(u) = u`` for ``u > 0`` and ``ρ·u`` otherwise, elementwise (Soudry & Hoffer, eq. 2.1).
 
-    Chapters 1–6.
+    The same numbers as ``torch.where(u > 0, u, ρ·u)``, and the same one-sided derivative ``ρ`` at
+    ``u = 0``, from PyTorch's vectorised kernel (``torch.where`` with a scalar branch is several times
+    slower on the CPU). Chapters 1–6.
     """
-    return torch.where(u > 0, u, rho * u)
+    return torch.nn.functional.leaky_relu(u, rho)
 
 
 def leaky_relu_slope(u: torch.Tensor, rho: float, eps: torch.Tensor | None = None) -> torch.Tensor:

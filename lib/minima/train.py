@@ -86,29 +86,89 @@ class MinAbsPreactivation:
         return torch.stack(self._values).cpu()
 
 
+def _member_views(active, tensors):
+    """``active`` (R,) viewed to broadcast against each tensor's leading ensemble axis."""
+    return [active.view(-1, *([1] * (t.ndim - 1))) for t in tensors]
+
+
 def _adam_step(weights, grads, state, lr, betas, eps, active, step):
-    """One Adam step (Kingma & Ba 2015), as ``torch.optim.Adam``, on the members where ``active`` is 1."""
+    """One Adam step (Kingma & Ba 2015), as ``torch.optim.Adam``, on the members where ``active`` is 1.
+
+    Each line is one ``torch._foreach_*`` call over all the trained weights (one kernel launch per
+    operation, not per weight), in the arithmetic order of the per-tensor form
+    ``w ← w − (lr · m̂ / (√v̂ + ε)) · active``, so the numbers are the same.
+    """
     beta1, beta2 = betas
-    for index, (w, g) in enumerate(zip(weights, grads)):
-        m, v = state[index]
-        m.mul_(beta1).add_(g, alpha=1 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        m_hat = m / (1 - beta1 ** step)
-        v_hat = v / (1 - beta2 ** step)
-        update = m_hat / (v_hat.sqrt() + eps)
-        w.sub_(lr * update * active.view(-1, *([1] * (w.ndim - 1))))
+    moments, squares = [m for m, _ in state], [v for _, v in state]
+    torch._foreach_mul_(moments, beta1)
+    torch._foreach_add_(moments, grads, alpha=1 - beta1)
+    torch._foreach_mul_(squares, beta2)
+    torch._foreach_addcmul_(squares, grads, grads, value=1 - beta2)
+    m_hat = torch._foreach_div(moments, 1 - beta1 ** step)
+    denominators = torch._foreach_div(squares, 1 - beta2 ** step)
+    torch._foreach_sqrt_(denominators)
+    torch._foreach_add_(denominators, eps)
+    torch._foreach_div_(m_hat, denominators)
+    torch._foreach_mul_(m_hat, lr)
+    torch._foreach_mul_(m_hat, _member_views(active, weights))
+    torch._foreach_sub_(weights, m_hat)
 
 
 def _gd_step(weights, grads, lr, active):
-    for w, g in zip(weights, grads):
-        w.sub_(lr * g * active.view(-1, *([1] * (w.ndim - 1))))
+    updates = torch._foreach_mul(grads, lr)
+    torch._foreach_mul_(updates, _member_views(active, weights))
+    torch._foreach_sub_(weights, updates)
 
 
 def _sgd_momentum_step(weights, grads, velocities, lr, momentum, active):
     """``v ← μ v + g``, ``w ← w − lr v`` (as ``torch.optim.SGD`` with ``momentum=μ``), on active members."""
-    for w, g, v in zip(weights, grads, velocities):
-        v.mul_(momentum).add_(g)
-        w.sub_(lr * v * active.view(-1, *([1] * (w.ndim - 1))))
+    torch._foreach_mul_(velocities, momentum)
+    torch._foreach_add_(velocities, grads)
+    updates = torch._foreach_mul(velocities, lr)
+    torch._foreach_mul_(updates, _member_views(active, weights))
+    torch._foreach_sub_(weights, updates)
+
+
+def _mini_batch(samples: torch.Tensor | None, batch: torch.Tensor) -> torch.Tensor | None:
+    """The columns ``batch`` of a shared ``(d, N)`` tensor, or of an ``(R, d, N)`` one stored as
+    ``(R, N, d)`` (gathering rows there is many times faster than gathering strided columns)."""
+    if samples is None or samples.ndim == 2:
+        return None if samples is None else samples[..., batch]
+    return samples.index_select(-2, batch).transpose(-1, -2)
+
+
+_RECORD_BLOCK = 64  # epochs of records kept on the device between copies to the host
+
+
+class _Records:
+    """The per-epoch loss, MCE and "any member still training" flags of :func:`train`, on the device
+    until :meth:`flush` copies a block of them to the host (one synchronisation per block)."""
+
+    def __init__(self):
+        self.pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.pending_rates: list[float] = []
+        self.loss: list[torch.Tensor] = []
+        self.mce: list[torch.Tensor] = []
+        self.learning_rates: list[float] = []
+        self.epochs = 0
+
+    def add(self, loss, mce, any_active, rate) -> None:
+        self.pending.append((loss, mce, any_active))
+        self.pending_rates.append(rate)
+
+    def flush(self, stop_at_zero: bool) -> bool:
+        """Copy the pending block to the host; True when the stopping rule ended training inside it."""
+        losses, errors, any_active = (torch.stack(column).cpu() for column in zip(*self.pending))
+        kept = len(self.pending)
+        stopped = stop_at_zero and not bool(any_active.all())
+        if stopped:  # the first epoch after which every member was frozen is the last one kept
+            kept = int(torch.nonzero(~any_active)[0]) + 1
+        self.loss.append(losses[:kept])
+        self.mce.append(errors[:kept])
+        self.learning_rates.extend(self.pending_rates[:kept])
+        self.epochs += kept
+        self.pending, self.pending_rates = [], []
+        return stopped
 
 
 def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1000, lr: float = 1e-2,
@@ -176,10 +236,18 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     weights = [net.weights[i] for i in layers]
     state = [(torch.zeros_like(w), torch.zeros_like(w)) for w in weights]
     active = torch.ones(net.ensemble, device=net.device, dtype=net.dtype)
-    epochs_to_zero = torch.full((net.ensemble,), -1, dtype=torch.long)
-    losses, errors, learning_rates = [], [], []
+    epochs_to_zero = torch.full((net.ensemble,), -1, dtype=torch.long, device=net.device)
     full_batch = batch_size is None or batch_size >= n_samples
     masks = net.active_units
+    if not full_batch:  # per-member tensors with samples as rows: a mini-batch gathers whole rows
+        per_sample = [t if t is None or t.ndim == 2 else t.transpose(-1, -2).contiguous()
+                      for t in (X, *noise)]
+    # The per-epoch records stay on the device and come to the host once per block of epochs, so a GPU
+    # is not made to wait every epoch. The stopping rule is read at the end of each block; epochs run
+    # past the last member's freeze change nothing (frozen weights do not move) and are cut from the
+    # records. A callback sees every epoch it is called for, so with callbacks the block is one epoch.
+    block = 1 if (callbacks and stop_at_zero) else _RECORD_BLOCK
+    records = _Records()
 
     def outputs_of(inputs, slope_noise_):
         return forward(net.weights, inputs, net.rho, noise=slope_noise_, active_units=masks, validate=False)
@@ -200,8 +268,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             if batch is None:
                 xb, yb, nb = X, y, noise
             else:
-                xb, yb = X[..., batch], y[..., batch]
-                nb = [None if e is None else e[..., batch] for e in noise]
+                xb, *nb = [_mini_batch(t, batch) for t in per_sample]
+                yb = y.index_select(-1, batch)
             outputs = outputs_of(xb, nb)
             per_member = _squared_loss(outputs, yb, normalization)
             grads = torch.autograd.grad(per_member.sum(), weights)
@@ -218,31 +286,30 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
                     _sgd_momentum_step(weights, grads, [m for m, _ in state], rate, momentum, active)
                 else:
                     _gd_step(weights, grads, rate, active)
-        if not full_batch:
-            with torch.no_grad():
+        with torch.no_grad():
+            if not full_batch:
                 outputs = outputs_of(X, noise)
                 epoch_loss, epoch_error = _squared_loss(outputs, y, normalization), _training_mce(outputs, y, threshold)
                 if stop_at_zero:
                     active = active * (epoch_error > 0).to(active.dtype)
-        epoch_error_cpu = epoch_error.cpu()
-        newly = (epoch_error_cpu == 0) & (epochs_to_zero < 0)
-        epochs_to_zero[newly] = epoch
-        with torch.no_grad():
+            epochs_to_zero.masked_fill_((epoch_error == 0) & (epochs_to_zero < 0), epoch)
             for callback in callbacks:
                 callback(epoch, net)
-        losses.append(epoch_loss.cpu())
-        errors.append(epoch_error_cpu)
-        learning_rates.append(rate)
+        records.add(epoch_loss, epoch_error, active.any(), rate)
         if progress and (epoch % 50 == 0 or epoch == epochs - 1):
-            bar.set_postfix(loss=f"{float(epoch_loss.mean()):.2e}", zero_mce=f"{int((epoch_error_cpu == 0).sum())}/{net.ensemble}")
-        if stop_at_zero and not bool(active.any()):
-            break
+            bar.set_postfix(loss=f"{float(epoch_loss.mean()):.2e}",
+                            zero_mce=f"{int((epoch_error == 0).sum())}/{net.ensemble}")
+        if len(records.pending) == block or epoch == epochs - 1:
+            if records.flush(stop_at_zero):
+                break
     bar.close()
     with torch.no_grad():
         outputs = outputs_of(X, noise)
         final_loss = _squared_loss(outputs, y, normalization).cpu()
         final_mce = _training_mce(outputs, y, threshold).cpu()
-    return History(torch.stack(losses), torch.stack(errors), epochs_to_zero, final_loss, final_mce, learning_rates)
+    epochs_to_zero = epochs_to_zero.cpu()
+    return History(torch.cat(records.loss), torch.cat(records.mce), epochs_to_zero, final_loss, final_mce,
+                   records.learning_rates)
 
 
 @dataclass

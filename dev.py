@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +98,30 @@ def build_book(root: Path, profile: str, *, library: Path = LIBRARY, jupyter_boo
     return folder / "_build" / "html"
 
 
+def chapter_times(folder: Path) -> dict[str, float]:
+    """Seconds each chapter took to execute in the build at ``folder``, from its execution cache.
+
+    The cache (jupyter-cache, the same record the intro page's table shows) keeps the time of the run
+    that produced each cached notebook, so a chapter served from the cache reports its last real run.
+    """
+    database = folder / "_build" / ".jupyter_cache" / "global.db"
+    if not database.is_file():
+        return {}
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT uri, data FROM nbcache").fetchall()
+    return {Path(uri).stem: round(json.loads(data or "{}").get("execution_seconds", float("nan")), 1)
+            for uri, data in rows}
+
+
+def report_times(folder: Path) -> None:
+    times = chapter_times(folder)
+    (folder / "chapter-times.json").write_text(json.dumps(dict(sorted(times.items())), indent=1))
+    print("\nexecution time per chapter (s):")
+    for name, seconds in sorted(times.items()):
+        print(f"  {name:34s} {seconds:7.1f}")
+    print(f"  {'total':34s} {sum(times.values()):7.1f}")
+
+
 def book() -> None:
     parser = argparse.ArgumentParser(prog="python3 dev.py book", description="Build the executed book.")
     parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("BOOK_PROFILE", "book"),
@@ -103,6 +129,7 @@ def book() -> None:
     options = parser.parse_args(sys.argv[2:])
     ensure_environment()
     html = build_book(ROOT, options.profile)
+    report_times(ROOT / "_build" / options.profile)
     print(f"\nThe book ({options.profile} profile) is in {html}: open {html / 'index.html'}")
 
 

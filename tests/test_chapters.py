@@ -1,4 +1,9 @@
-"""Execute every chapter listed in _toc.yml at the smoke profile: the book is a test suite."""
+"""Execute every chapter listed in _toc.yml at the smoke profile: the book is a test suite.
+
+Each executed notebook is kept in ``_build/executed-smoke/`` (the rendered-page tests build the book from
+them, so nothing executes twice), and the time of each chapter and of each of its cells is recorded in
+``_build/chapter-timings.json``: where the test time goes.
+"""
 from __future__ import annotations
 
 import json
@@ -13,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ROOT / "_build" / "chapter-timings.json"
+EXECUTED = ROOT / "_build" / "executed-smoke"
 
 
 def chapters_in_toc() -> list[str]:
@@ -34,13 +40,7 @@ def test_chapter_executes(chapter, tmp_path):
     tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{chapter} must have exactly one cell tagged 'parameters'"
     assert "PROFILE" in tagged[0].source, f"{chapter}: the parameters cell must set PROFILE"
-    source = tmp_path / "chapter.ipynb"
-    executed = tmp_path / "executed.ipynb"
-    nbformat.write(notebook, source)
-    start = time.perf_counter()
-    papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
-                               cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
-    seconds = time.perf_counter() - start
+    executed = execute_chapter(chapter, tmp_path)
     result = nbformat.read(executed, as_version=4)
     code_cells = [cell for cell in result.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code_cells), f"{chapter}: some code cell did not run"
@@ -48,8 +48,36 @@ def test_chapter_executes(chapter, tmp_path):
     assert injected and 'PROFILE = "smoke"' in injected[0].source, "papermill did not inject the smoke profile"
     durations = [cell.metadata.get("papermill", {}).get("duration") or 0.0 for cell in code_cells]
     assert sum(durations) > 0.5, f"{chapter} finished in {sum(durations):.3f} s: it cannot have run"
+
+
+def execute_chapter(chapter: str, tmp_path: Path) -> Path:
+    """Run ``chapter`` at the smoke profile with papermill; keep the result and its timings."""
+    notebook = jupytext.read(ROOT / f"{chapter}.md")
+    source = tmp_path / "chapter.ipynb"
+    executed = EXECUTED / f"{chapter}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, source)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
+                                   cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
+    except Exception:
+        executed.unlink(missing_ok=True)  # never leave a failed run for the page tests to render
+        raise
+    record_timings(chapter, time.perf_counter() - start, nbformat.read(executed, as_version=4))
+    return executed
+
+
+def record_timings(chapter: str, seconds: float, executed) -> None:
+    cells = [{"seconds": round(cell.metadata.get("papermill", {}).get("duration") or 0.0, 2),
+              "first_line": cell.source.strip().splitlines()[0][:80] if cell.source.strip() else ""}
+             for cell in executed.cells if cell.cell_type == "code"]
     TIMINGS.parent.mkdir(exist_ok=True)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    timings[chapter] = round(seconds, 1)
+    if not all(isinstance(entry, dict) for entry in timings.values()):
+        timings = {}  # an older format
+    timings[chapter] = {"seconds": round(seconds, 1), "cells": cells}
     TIMINGS.write_text(json.dumps(timings, indent=1))
-    print(f"{chapter}: {seconds:.1f} s")
+    slowest = sorted(cells, key=lambda cell: -cell["seconds"])[:3]
+    print(f"{chapter}: {seconds:.1f} s; slowest cells: "
+          + "; ".join(f"{cell['seconds']:.1f} s {cell['first_line']!r}" for cell in slowest))

@@ -72,4 +72,15 @@ def test_lab_settings_open_markdown_as_notebooks(tmp_path):
     viewers = json.loads(written.read_text())["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
     assert viewers == {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
     assert written == tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
-    assert "jupyterlab-overrides.json" in (ROOT / "postBuild").read_text()  # Binder uses the same file
+    assert "jupyterlab-overrides.json" in (ROOT / "binder" / "postBuild").read_text()  # Binder uses the same file
+
+
+def test_binder_installs_the_same_pins_with_cpu_torch():
+    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    entries = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert "-r ../requirements.txt" in entries  # the book's own pins, the library included
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in entries
+    torch_pin = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
+                 if line.startswith("torch==")]
+    assert torch_pin and "+" not in torch_pin[0]  # ==2.13.0 also matches the CPU wheel 2.13.0+cpu
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"

@@ -1,0 +1,226 @@
+"""The book as a reader meets it: built from the executed chapters and opened in headless Chromium.
+
+The chapter tests (``test_chapters.py``) keep each executed smoke-profile notebook in
+``_build/executed-smoke/``; here the book is built from those notebooks with execution off and warnings
+as errors (a chapter that the chapter tests did not run in this session is executed first, the same
+way), then every page of ``_toc.yml`` is opened from ``file://`` with no network, and checked as a
+reader would look at it. A full-page screenshot of every page is saved under
+``_build/page-screenshots/``.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium chromium-driver``);
+without them the browser tests are skipped with that hint, and the build test still runs.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_chapters import EXECUTED, chapters_in_toc, execute_chapter
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "_build" / "page-screenshots"
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+INSTALL_HINT = ("the rendered-page tests need Chromium and its WebDriver: "
+                "apt-get install chromium chromium-driver (Debian/Ubuntu)")
+BOOK_FILES = ("_toc.yml", "intro.md", "notation.md", "bibliography.md", "references.bib", "_ext", "_static")
+
+
+def pages_in_toc() -> list[str]:
+    text = (ROOT / "_toc.yml").read_text()
+    root = yaml.safe_load(text)["root"]
+    return [root] + [name for name in re.findall(r"(?m)^\s*-?\s*file:\s*(\S+)", text)]
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory) -> Path:
+    """The HTML book built from the executed smoke-profile notebooks, with execution off."""
+    book = tmp_path_factory.mktemp("book")
+    for name in BOOK_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, book / name)
+        elif source.is_file():
+            shutil.copy2(source, book / name)
+    (book / "chapters").mkdir()
+    for chapter in chapters_in_toc():
+        executed = EXECUTED / f"{chapter}.ipynb"
+        source = ROOT / f"{chapter}.md"
+        if not executed.is_file() or executed.stat().st_mtime < source.stat().st_mtime:
+            execute_chapter(chapter, tmp_path_factory.mktemp("execute"))
+        shutil.copy2(executed, book / f"{chapter}.ipynb")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    (book / "_config.yml").write_text(yaml.safe_dump(config))
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book), "--path-output",
+               str(book / "out"), "-W", "-n", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return book / "out" / "_build" / "html"
+
+
+def test_book_builds_from_the_executed_chapters_without_warnings(built_book):
+    for page in pages_in_toc():
+        assert (built_book / f"{page}.html").is_file(), f"{page} was not built"
+    mathjax = built_book / "_static" / "mathjax" / "tex-mml-chtml.js"
+    assert mathjax.is_file(), "MathJax is not served from the build"
+    for page in pages_in_toc():
+        html = (built_book / f"{page}.html").read_text()
+        remote = re.findall(r'<script[^>]*\ssrc="(?:https?:)?//[^"]*"|<link[^>]*stylesheet[^>]*href="https?://[^"]*"',
+                            html)
+        assert not remote, f"{page} loads from the network when read: {remote}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip(INSTALL_HINT)
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--proxy-server=127.0.0.1:9",  # no network at all
+                     "--allow-file-access-from-files"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+RAW_TEX = ("\\(", "\\)", "\\[", "\\]", "$$", "\\begin{", "\\frac", "\\mathbb")
+
+# What a reader sees on one page, gathered in the browser after MathJax has typeset it.
+PAGE_REPORT = """
+const done = arguments[arguments.length - 1];
+const ready = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
+const wait = (tries) => ready() ? MathJax.startup.promise.then(report)
+                                : (tries > 0 ? setTimeout(() => wait(tries - 1), 100) : report());
+function clipped(selector) {
+  return [...document.querySelectorAll(selector)].filter(
+      element => element.scrollWidth > element.clientWidth + 1).length;
+}
+function report() {
+  const article = document.querySelector("main") || document.body;
+  const prose = article.cloneNode(true);  // the text a reader reads, without the code cells' sources
+  prose.querySelectorAll("div.cell_input, div.highlight, mjx-container, script, style")
+       .forEach(element => element.remove());
+  const text = prose.textContent;
+  const images = [...article.querySelectorAll("img")].filter(image => !image.closest(".navbar-brand"));
+  const links = [...article.querySelectorAll("a.reference.internal")].map(a => a.href);
+  done({
+    mathjax: !!window.MathJax && !!window.MathJax.version,
+    typeset: document.querySelectorAll("mjx-container").length,
+    math_sources: document.querySelectorAll(".math").length,
+    text: text,
+    images: images.length,
+    broken_images: images.filter(image => !(image.complete && image.naturalWidth > 0))
+                         .map(image => image.src.slice(-60)),
+    tracebacks: [...article.querySelectorAll(".output.traceback, .output.error, .output.stderr")]
+                 .filter(element => /Traceback|Error/.test(element.innerText)).length,
+    proofs: article.querySelectorAll("div.proof").length,
+    exercises: article.querySelectorAll("div.exercise").length,
+    solutions: article.querySelectorAll("div.solution").length,
+    links: links,
+    unresolved_citations: [...article.querySelectorAll("span.problematic, a.problematic")].length,
+    clipped_code: clipped("div.cell_input pre, div.cell_output pre, div.highlight pre"),
+    launch: [...document.querySelectorAll("a[href*='mybinder'], a[href*='colab']")].map(a => a.href),
+  });
+}
+wait(100);
+"""
+
+
+def open_page(browser, html: Path, page: str) -> dict:
+    browser.get((html / f"{page}.html").as_uri())
+    browser.set_script_timeout(30)
+    report = browser.execute_async_script(PAGE_REPORT)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    screenshot = browser.execute_cdp_cmd("Page.captureScreenshot", {
+        "captureBeyondViewport": True, "format": "png",
+        "clip": {"x": 0, "y": 0, "width": 1280, "height": min(height, 30000), "scale": 1}})
+    (SCREENSHOTS / f"{page.replace('/', '__')}.png").write_bytes(base64.b64decode(screenshot["data"]))
+    return report
+
+
+@pytest.fixture(scope="module")
+def page_reports(built_book, browser) -> dict[str, dict]:
+    reports = {page: open_page(browser, built_book, page) for page in pages_in_toc()}
+    (SCREENSHOTS / "reports.json").write_text(json.dumps(
+        {page: {key: value for key, value in report.items() if key != "text"}
+         for page, report in reports.items()}, indent=1))
+    return reports
+
+
+@pytest.mark.parametrize("page", pages_in_toc())
+def test_page_as_a_reader_sees_it(page, page_reports, built_book):
+    report = page_reports[page]
+    if report["math_sources"]:  # Sphinx includes MathJax only on pages with mathematics
+        assert report["mathjax"], f"{page}: MathJax did not load"
+        assert report["typeset"] >= report["math_sources"], f"{page}: math left untypeset"
+    raw = [marker for marker in RAW_TEX if marker in report["text"]]
+    assert not raw, f"{page}: raw TeX in the visible text: {raw}, near " + repr(
+        report["text"][max(0, report["text"].find(raw[0]) - 60):][:120] if raw else "")
+    assert not report["broken_images"], f"{page}: images that did not load: {report['broken_images']}"
+    assert report["tracebacks"] == 0, f"{page}: a cell shows an error"
+    assert report["unresolved_citations"] == 0, f"{page}: unresolved references or citations"
+    assert report["clipped_code"] == 0, f"{page}: {report['clipped_code']} code or output blocks are clipped"
+    for link in report["links"]:
+        target = Path(link.split("#")[0].removeprefix("file://"))
+        assert target.is_file(), f"{page}: internal link to a missing page {link}"
+    assert not [link for link in report["launch"] if "colab" in link], f"{page}: a Colab button"
+    if page.startswith("chapters/"):
+        assert report["images"] >= 1, f"{page}: a chapter without a figure"
+        assert report["proofs"] >= 1, f"{page}: no theorem or definition block rendered"
+        assert report["exercises"] >= 1 and report["solutions"] >= 1, f"{page}: no exercise rendered"
+        # the page's own source in the repository (the rendered book's pages come from the .md
+        # chapters; this build renders the executed .ipynb copies, so both suffixes are accepted)
+        assert report["launch"], f"{page}: no Binder button"
+        for link in report["launch"]:
+            opened = link.replace("%2F", "/").split("urlpath=lab/tree/")[-1]
+            assert link.startswith("https://mybinder.org/v2/gh/"), link
+            assert opened in (f"{page}.md", f"{page}.ipynb") and (ROOT / f"{page}.md").is_file(), link
+
+
+def text_output_lines(cell):
+    """The lines of a code cell's printed (text) outputs; rich outputs (tables, figures) excluded."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            yield from output.get("text", "").splitlines()
+        elif set(output.get("data", {})) == {"text/plain"}:
+            yield from output["data"]["text/plain"].splitlines()
+
+
+@pytest.mark.parametrize("chapter", chapters_in_toc())
+def test_printed_output_fits_the_page(chapter, built_book):
+    """Printed lines are at most 88 characters, like the code (tables are printed as tables)."""
+    import nbformat
+
+    executed = nbformat.read(EXECUTED / f"{chapter}.ipynb", as_version=4)
+    long_lines = [line for cell in executed.cells if cell.cell_type == "code"
+                  and "remove-output" not in cell.metadata.get("tags", [])
+                  for line in text_output_lines(cell) if len(line) > 88]
+    assert not long_lines, f"{chapter}: printed lines over 88 characters: {long_lines[:3]}"
+
+
+@pytest.mark.parametrize("chapter", chapters_in_toc())
+def test_chapter_code_lines_fit_the_page(chapter):
+    """Code cells of the chapter sources have lines of at most 88 characters."""
+    long_lines, inside = [], False
+    for number, line in enumerate((ROOT / f"{chapter}.md").read_text().splitlines(), start=1):
+        if line.startswith("```{code-cell}"):
+            inside = True
+        elif inside and line.startswith("```"):
+            inside = False
+        elif inside and len(line) > 88:
+            long_lines.append(number)
+    assert not long_lines, f"{chapter}.md: code lines over 88 characters at lines {long_lines}"

@@ -5,6 +5,10 @@
                            build the executed HTML book into _build/<profile>/_build/html
     python3 dev.py test    run every test: the library's unit and property tests and every chapter
     python3 dev.py lab     open JupyterLab at the chapters, each .md chapter opening as a notebook
+    python3 dev.py assignments [--out DIR]
+                           student and instructor notebooks of every chapter's exercises (otter-grader)
+    python3 dev.py grade SUBMISSIONS [--out scores.csv] [--timeout 60]
+                           grade a folder of submitted student notebooks into a CSV of scores
 
 Both create the virtual environment ``.venv`` and install ``requirements.txt`` into it when it is
 missing or the requirements changed, then run inside it.
@@ -159,8 +163,18 @@ def test() -> None:
         MINIMA_DEVICE=os.environ.get("MINIMA_DEVICE", "cpu"))
 
 
+def assignments() -> None:
+    ensure_environment()
+    run([str(PYTHON), str(ROOT / "tools" / "assignments.py"), "assign", *sys.argv[2:]])
+
+
+def grade() -> None:
+    ensure_environment()
+    run([str(PYTHON), str(ROOT / "tools" / "assignments.py"), "grade", *sys.argv[2:]])
+
+
 if __name__ == "__main__":
-    commands = {"book": book, "test": test, "lab": lab}
+    commands = {"book": book, "test": test, "lab": lab, "assignments": assignments, "grade": grade}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]]()

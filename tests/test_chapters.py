@@ -81,3 +81,17 @@ def record_timings(chapter: str, seconds: float, executed) -> None:
     slowest = sorted(cells, key=lambda cell: -cell["seconds"])[:3]
     print(f"{chapter}: {seconds:.1f} s; slowest cells: "
           + "; ".join(f"{cell['seconds']:.1f} s {cell['first_line']!r}" for cell in slowest))
+
+
+@pytest.mark.chapters
+def test_chapter_template_executes(tmp_path):
+    """The template a new chapter starts from runs, with its parameters cell and figure metadata."""
+    notebook = jupytext.read(ROOT / "templates" / "chapter.md")
+    assert sum("parameters" in cell.metadata.get("tags", []) for cell in notebook.cells) == 1
+    assert any("figure" in cell.metadata.get("mystnb", {}) for cell in notebook.cells)
+    source, executed = tmp_path / "template.ipynb", tmp_path / "executed.ipynb"
+    nbformat.write(notebook, source)
+    papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
+                               cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
+    cells = nbformat.read(executed, as_version=4).cells
+    assert all(cell.execution_count for cell in cells if cell.cell_type == "code")

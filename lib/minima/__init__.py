@@ -14,9 +14,11 @@ One module per concept, in layers; a module imports only from layers below its o
 7. one module per theory: ``construction`` (Theorem 8), ``linear`` (deep linear networks), ``depth``
    (Kawaguchi–Huang–Kaelbling's J(θ)), ``ntk`` (Du et al.'s Gram-matrix dynamics), ``volume`` (Soudry &
    Hoffer's angular volume and the census of regions);
-8. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib).
+8. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib), ``exercises``
+   (the checks of the chapters' computational exercises).
 """
-from . import construction, data, depth, derivatives, device, linear, losses, models, ntk, rank, regions, volume
+from . import (construction, data, depth, derivatives, device, exercises, linear, losses, models, ntk, rank,
+               regions, volume)
 from .device import default_device, progress_enabled, seed_everything
 from .losses import half_squared_error, mce, mse
 from .models import LeakyReLUNet, forward, leaky_relu, slope_noise
@@ -24,7 +26,8 @@ from .train import History, MinAbsPreactivation, WidthSweep, sweep_widths, train
 
 __all__ = ["default_device", "seed_everything", "progress_enabled", "LeakyReLUNet", "forward", "leaky_relu",
            "slope_noise", "mse", "mce", "half_squared_error", "train", "History", "MinAbsPreactivation",
-           "sweep_widths", "WidthSweep", "construction", "data", "depth", "derivatives", "device", "linear", "losses", "models",
+           "sweep_widths", "WidthSweep", "construction", "data", "depth", "derivatives", "device", "exercises",
+           "linear", "losses", "models",
            "ntk", "plotting", "rank", "regions", "volume"]
 __version__ = "0.1.0"
 

@@ -1,0 +1,189 @@
+"""Course assignments: every chapter's checked exercises, the generated student and instructor
+notebooks (otter-grader), the reference solutions graded full, empty stubs graded zero, plausible
+wrong answers rejected, and grading that survives a loop, an error or a deleted variable."""
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+import minima
+from minima.exercises import EXERCISES, Verdict, check
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import assignments  # noqa: E402
+
+CHAPTERS = assignments.chapters_in_toc()
+
+
+def solution_cell_index(notebook, label):
+    """Index of the code cell that sets the answer of ``label`` (the one before its check cell)."""
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and f'grader.check("{label}")' in cell.source:
+            return index - 1
+    raise AssertionError(f"no check cell for {label}")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    return assignments.assign(tmp_path_factory.mktemp("assignments"))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_has_checked_exercises(chapter):
+    exercises = assignments.parse_exercises((ROOT / f"{chapter}.md").read_text())
+    computational = [exercise for exercise in exercises if exercise.computational]
+    assert len(exercises) >= 3 and len(computational) >= 2, chapter
+    for exercise in computational:
+        assert EXERCISES[exercise.label].chapter == Path(chapter).name
+        assert EXERCISES[exercise.label].answer in exercise.solution_code, exercise.label
+        assert f'check("{exercise.label}"' in exercise.prompt  # the reader is told how to check
+
+
+def test_every_registered_exercise_is_in_its_chapter():
+    for label, exercise in EXERCISES.items():
+        text = (ROOT / "chapters" / f"{exercise.chapter}.md").read_text()
+        assert f":label: {label}\n" in text, label
+
+
+def reference_answer(exercise_label):
+    chapter = EXERCISES[exercise_label].chapter
+    exercises = assignments.parse_exercises((ROOT / "chapters" / f"{chapter}.md").read_text())
+    code = next(e.solution_code for e in exercises if e.label == exercise_label)
+    namespace = {}
+    exec(assignments.SETUP + "\n" + code, namespace)  # the solution as the instructor's notebook runs it
+    return namespace[EXERCISES[exercise_label].answer]
+
+
+@pytest.mark.parametrize("label", sorted(EXERCISES))
+def test_reference_solution_passes_and_wrong_answers_are_rejected(label):
+    verdict = check(label, reference_answer(label))
+    assert isinstance(verdict, Verdict) and verdict.correct, verdict.message
+    namespace = {"minima": minima, "torch": torch, "np": np, "math": math}
+    for wrong in EXERCISES[label].wrong_answers:
+        verdict = check(label, eval(wrong, namespace))
+        assert not verdict.correct, f"{label} accepted the wrong answer {wrong}"
+        assert verdict.message.startswith("not yet: ")
+    for empty in (..., None):
+        assert repr(check(label, empty)) == f"not yet: {minima.exercises.NOT_GIVEN}"
+    assert not check(label, "a sentence")  # malformed: a hint, not a crash
+
+
+def test_check_rejects_unknown_labels():
+    with pytest.raises(ValueError, match="label"):
+        check("no-such-exercise", 1)
+
+
+def test_float_answers_accept_other_correct_methods():
+    """A Monte Carlo estimate within its error is accepted where the exercise allows it."""
+    generator = torch.Generator().manual_seed(0)
+    angle = math.pi / 3
+    directions = torch.randn(100_000, 2, generator=generator, dtype=torch.float64)
+    samples = torch.tensor([[1.0, 0.0], [math.cos(angle), math.sin(angle)]], dtype=torch.float64)
+    estimate = float(((directions @ samples.T) > 0).all(dim=1).double().mean())
+    assert check("volume-ex-sixty", estimate)
+    assert check("ex-mystery-bias", [17, torch.tensor(144)])  # a list, a tensor: the same answer
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_student_version_has_stubs_and_no_solutions(chapter, generated):
+    slug = Path(chapter).name
+    student = nbformat.read(generated[slug]["student"], as_version=4)
+    instructor = nbformat.read(generated[slug]["instructor"], as_version=4)
+    student_text = "\n".join(cell.source for cell in student.cells)
+    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
+    for exercise in assignments.parse_exercises((ROOT / f"{chapter}.md").read_text()):
+        for line in exercise.solution_code.splitlines():
+            given = line.strip() in exercise.prompt  # e.g. loading the exercise's data
+            if len(line.strip()) > 25 and not given:
+                assert line.strip() not in student_text, f"{exercise.label}: solution code leaks"
+        for paragraph in exercise.solution_text.split("\n\n"):
+            if len(paragraph) > 40:
+                assert paragraph[:40] not in student_text, f"{exercise.label}: solution text leaks"
+                assert paragraph[:40] in "\n".join(c.source for c in instructor.cells)
+        if exercise.computational:
+            stub = student.cells[solution_cell_index(student, exercise.label)].source
+            assert EXERCISES[exercise.label].stub in stub
+
+
+def fill(notebook, answers: dict[str, str]):
+    """A copy of a student notebook with the answer cells of ``answers`` replaced by that code."""
+    notebook = copy.deepcopy(notebook)
+    for label, code in answers.items():
+        notebook.cells[solution_cell_index(notebook, label)].source = code
+    return notebook
+
+
+def solution_code(label):
+    chapter = EXERCISES[label].chapter
+    exercises = assignments.parse_exercises((ROOT / "chapters" / f"{chapter}.md").read_text())
+    return next(e.solution_code for e in exercises if e.label == label)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_reference_solutions_grade_full_and_empty_stubs_zero(chapter, generated, tmp_path):
+    slug = Path(chapter).name
+    student = nbformat.read(generated[slug]["student"], as_version=4)
+    labels = assignments.exercises_in(student)
+    assert labels and all(label in EXERCISES for label in labels)
+    solved = tmp_path / "solved.ipynb"
+    nbformat.write(fill(student, {label: solution_code(label) for label in labels}), solved)
+    empty = tmp_path / "empty.ipynb"
+    nbformat.write(student, empty)
+    assert assignments.grade_notebook(solved) == {label: 1 for label in labels}
+    assert assignments.grade_notebook(empty) == {label: 0 for label in labels}
+
+
+def test_otter_check_cells_report_without_crashing(generated, tmp_path):
+    """The student's own check cells: "not yet" with the hint for an empty stub, passed when solved."""
+    from nbclient import NotebookClient
+
+    student = nbformat.read(generated["01_optimization_mystery"]["student"], as_version=4)
+    solved = fill(student, {"ex-mystery-width": solution_code("ex-mystery-width")})
+    # otter's first cell reads the notebook's own file (its tests are in the metadata)
+    nbformat.write(solved, tmp_path / "01_optimization_mystery.ipynb")
+    NotebookClient(solved, timeout=120, allow_errors=False, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    reports = {label: "".join(str(output.get("data", {}).get("text/plain", output.get("text", "")))
+                              for output in solved.cells[solution_cell_index(solved, label) + 1].outputs)
+               for label in ("ex-mystery-bias", "ex-mystery-width")}
+    assert "not yet: replace the ..." in reports["ex-mystery-bias"]
+    assert "passed" in reports["ex-mystery-width"]
+
+
+def test_grading_survives_loops_errors_and_deleted_variables(generated, tmp_path):
+    student = nbformat.read(generated["01_optimization_mystery"]["student"], as_version=4)
+    bias, width = solution_code("ex-mystery-bias"), solution_code("ex-mystery-width")
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    looping = fill(student, {"ex-mystery-bias": "while True:\n    pass", "ex-mystery-width": width})
+    raising = fill(student, {"ex-mystery-bias": bias, "ex-mystery-width": "raise RuntimeError('x')"})
+    deleting = fill(student, {"ex-mystery-bias": bias, "ex-mystery-width": width})
+    deleting.cells.append(nbformat.v4.new_code_cell("del bias_free"))
+    for name, notebook in (("looping", looping), ("raising", raising), ("deleting", deleting)):
+        nbformat.write(notebook, submissions / f"{name}.ipynb")
+    rows = assignments.grade(submissions, tmp_path / "scores.csv", timeout=5)
+    with (tmp_path / "scores.csv").open() as handle:
+        table = {row["submission"]: row for row in csv.DictReader(handle)}
+    assert {row["submission"] for row in rows} == {"looping.ipynb", "raising.ipynb", "deleting.ipynb"}
+    assert (table["looping.ipynb"]["ex-mystery-bias"], table["looping.ipynb"]["ex-mystery-width"]) \
+        == ("0", "1")
+    assert (table["raising.ipynb"]["ex-mystery-bias"], table["raising.ipynb"]["ex-mystery-width"]) \
+        == ("1", "0")
+    assert (table["deleting.ipynb"]["ex-mystery-bias"], table["deleting.ipynb"]["ex-mystery-width"]) \
+        == ("0", "1")
+    assert table["looping.ipynb"]["total"] == "1"
+
+
+def test_exercise_data_rejects_unknown_labels():
+    with pytest.raises(ValueError, match="label"):
+        minima.exercises.exercise_data("ex-mystery-bias")  # an exercise without fixed data

@@ -214,23 +214,13 @@ def test_printed_output_fits_the_page(chapter, built_book):
 
 @pytest.mark.parametrize("chapter", chapters_in_toc())
 def test_chapter_code_lines_fit_the_page(chapter):
-    """Code cells of the chapter sources have lines of at most 88 characters; code in the solutions
-    (```python blocks, shown inside a dropdown, whose padding narrows the column) at most 84."""
-    long_lines, inside, header, limit = [], False, False, 88
+    """Code cells of the chapter sources (their metadata included) have lines of at most 88
+    characters; code in the solutions (```python blocks, shown inside a dropdown, whose padding
+    narrows the column) at most 84."""
+    long_lines, inside, limit = [], False, 88
     for number, line in enumerate((ROOT / f"{chapter}.md").read_text().splitlines(), start=1):
-        if line.startswith("```python"):
-            inside, header, first, limit = True, False, False, 84
-            continue
-        if line.startswith("```{code-cell}"):
-            limit = 88
-            inside, header, first = True, False, True
-            continue
-        if inside and first and line == "---":  # the cell's metadata (a figure's caption), not code
-            header, first = True, False
-            continue
-        first = False
-        if header:
-            header = line != "---"
+        if line.startswith(("```{code-cell}", "```python")):
+            inside, limit = True, 84 if line.startswith("```python") else 88
         elif inside and line.startswith("```"):
             inside = False
         elif inside and len(line) > limit:

@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -36,6 +37,17 @@ PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".requirements.sha256"
 LIBRARY = ROOT / "lib" / "minima"
 PROFILES = ("smoke", "book", "full")
+
+
+def pages_in_toc(root: Path = ROOT) -> list[str]:
+    """Every page of the book in reading order, as ``_toc.yml`` names it: the root page, then each file."""
+    text = (root / "_toc.yml").read_text()
+    return re.findall(r"(?m)^root:\s*(\S+)", text) + re.findall(r"(?m)^\s*-?\s*file:\s*(\S+)", text)
+
+
+def chapters_in_toc(root: Path = ROOT) -> list[str]:
+    """The chapters of ``_toc.yml`` (``chapters/NN_slug``), in reading order."""
+    return [page for page in pages_in_toc(root) if page.startswith("chapters/")]
 
 
 def run(command: list[str], **env: str) -> None:

@@ -55,13 +55,17 @@ def test_every_registered_exercise_is_in_its_chapter():
         assert f":label: {label}\n" in text, label
 
 
-def reference_answer(exercise_label):
-    chapter = EXERCISES[exercise_label].chapter
+def solution_code(label):
+    """The reference solution of ``label``: the ``python`` code of its chapter's solution block."""
+    chapter = EXERCISES[label].chapter
     exercises = assignments.parse_exercises((ROOT / "chapters" / f"{chapter}.md").read_text())
-    code = next(e.solution_code for e in exercises if e.label == exercise_label)
+    return next(e.solution_code for e in exercises if e.label == label)
+
+
+def reference_answer(label):
     namespace = {}
-    exec(assignments.SETUP + "\n" + code, namespace)  # the solution as the instructor's notebook runs it
-    return namespace[EXERCISES[exercise_label].answer]
+    exec(assignments.SETUP + "\n" + solution_code(label), namespace)  # as the instructor's notebook runs it
+    return namespace[EXERCISES[label].answer]
 
 
 @pytest.mark.parametrize("label", sorted(EXERCISES))
@@ -121,12 +125,6 @@ def fill(notebook, answers: dict[str, str]):
     for label, code in answers.items():
         notebook.cells[solution_cell_index(notebook, label)].source = code
     return notebook
-
-
-def solution_code(label):
-    chapter = EXERCISES[label].chapter
-    exercises = assignments.parse_exercises((ROOT / "chapters" / f"{chapter}.md").read_text())
-    return next(e.solution_code for e in exercises if e.label == label)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_chapters import EXECUTED, chapters_in_toc, execute_chapter
+from test_chapters import EXECUTED, execute_chapter  # puts the repository root on sys.path
+from dev import chapters_in_toc, pages_in_toc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "_build" / "page-screenshots"
@@ -32,12 +33,6 @@ CHROMEDRIVER = shutil.which("chromedriver")
 INSTALL_HINT = ("the rendered-page tests need Chromium and its WebDriver: "
                 "apt-get install chromium chromium-driver (Debian/Ubuntu)")
 BOOK_FILES = ("_toc.yml", "intro.md", "notation.md", "bibliography.md", "references.bib", "_ext", "_static")
-
-
-def pages_in_toc() -> list[str]:
-    text = (ROOT / "_toc.yml").read_text()
-    root = yaml.safe_load(text)["root"]
-    return [root] + [name for name in re.findall(r"(?m)^\s*-?\s*file:\s*(\S+)", text)]
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,8 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from dev import chapters_in_toc  # noqa: E402
 DEFAULT_OUT = ROOT / "_build" / "assignments"
 SETUP = """import math
 
@@ -65,11 +67,6 @@ class ChapterExercise:
         from minima.exercises import EXERCISES
 
         return self.label in EXERCISES
-
-
-def chapters_in_toc() -> list[str]:
-    text = (ROOT / "_toc.yml").read_text()
-    return [name for name in re.findall(r"(?m)^\s*-?\s*file:\s*(\S+)", text) if name.startswith("chapters/")]
 
 
 def chapter_title(text: str) -> str:
@@ -111,9 +108,12 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
     for exercise in parse_exercises(text):
         if exercise.computational:
             answer = EXERCISES[exercise.label].answer
+            reasoning = [nbformat.v4.new_markdown_cell(exercise.solution_text)] \
+                if exercise.solution_text else []  # for the instructor; otter drops it for students
             cells += [_raw(f"# BEGIN QUESTION\nname: {exercise.label}\npoints: 1"),
                       nbformat.v4.new_markdown_cell(f"**{exercise.label}.** {exercise.prompt}"),
                       _raw("# BEGIN SOLUTION"),
+                      *reasoning,
                       nbformat.v4.new_code_cell(
                           f"# set `{answer}`; the check below reads it\n{EXERCISES[exercise.label].stub}\n"
                           f"# BEGIN SOLUTION NO PROMPT\n{exercise.solution_code}\n# END SOLUTION"),
@@ -133,8 +133,6 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
                       nbformat.v4.new_markdown_cell(exercise.solution_text or "(no reference answer)"),
                       _raw("# END SOLUTION"),
                       _raw("# END QUESTION")]
-        if exercise.computational and exercise.solution_text:  # the reasoning, for the instructor
-            cells.insert(len(cells) - 6, nbformat.v4.new_markdown_cell(exercise.solution_text))
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.metadata["language_info"] = {"name": "python"}

@@ -75,10 +75,10 @@ def _as_number(value, kind=float):
     if isinstance(value, bool):
         return None
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        if value.size == 1 if isinstance(value, np.ndarray) else value.numel() == 1:
-            value = value.item()
-        else:
+        size = value.size if isinstance(value, np.ndarray) else value.numel()
+        if size != 1:
             return None
+        value = value.item()
     if not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(float(value)):
         return None
     if kind is int:

@@ -132,8 +132,10 @@ def _sgd_momentum_step(weights, grads, velocities, lr, momentum, active):
 def _mini_batch(samples: torch.Tensor | None, batch: torch.Tensor) -> torch.Tensor | None:
     """The columns ``batch`` of a shared ``(d, N)`` tensor, or of an ``(R, d, N)`` one stored as
     ``(R, N, d)`` (gathering rows there is many times faster than gathering strided columns)."""
-    if samples is None or samples.ndim == 2:
-        return None if samples is None else samples[..., batch]
+    if samples is None:
+        return None
+    if samples.ndim == 2:
+        return samples[..., batch]
     return samples.index_select(-2, batch).transpose(-1, -2)
 
 
@@ -150,7 +152,6 @@ class _Records:
         self.loss: list[torch.Tensor] = []
         self.mce: list[torch.Tensor] = []
         self.learning_rates: list[float] = []
-        self.epochs = 0
 
     def add(self, loss, mce, any_active, rate) -> None:
         self.pending.append((loss, mce, any_active))
@@ -166,7 +167,6 @@ class _Records:
         self.loss.append(losses[:kept])
         self.mce.append(errors[:kept])
         self.learning_rates.extend(self.pending_rates[:kept])
-        self.epochs += kept
         self.pending, self.pending_rates = [], []
         return stopped
 

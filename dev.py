@@ -45,9 +45,23 @@ def pages_in_toc(root: Path = ROOT) -> list[str]:
     return re.findall(r"(?m)^root:\s*(\S+)", text) + re.findall(r"(?m)^\s*-?\s*file:\s*(\S+)", text)
 
 
-def chapters_in_toc(root: Path = ROOT) -> list[str]:
-    """The chapters of ``_toc.yml`` (``chapters/NN_slug``), in reading order."""
+def notebooks_in_toc(root: Path = ROOT) -> list[str]:
+    """Every executable page of ``_toc.yml`` in reading order: each chapter, then its sections."""
     return [page for page in pages_in_toc(root) if page.startswith("chapters/")]
+
+
+def chapters_in_toc(root: Path = ROOT) -> list[str]:
+    """The chapters of ``_toc.yml`` (``chapters/NN_slug``), in reading order, without their sections.
+
+    A chapter past about 400 lines is split: its first page is ``chapters/NN_slug.md``, and its
+    sections, listed under it in ``_toc.yml``, live in the folder ``chapters/NN_slug/``.
+    """
+    return [page for page in notebooks_in_toc(root) if page.count("/") == 1]
+
+
+def sections_of(chapter: str, root: Path = ROOT) -> list[str]:
+    """The section pages of ``chapter`` (``chapters/NN_slug/K_topic``), in reading order."""
+    return [page for page in notebooks_in_toc(root) if page.startswith(f"{chapter}/")]
 
 
 def run(command: list[str], **env: str) -> None:
@@ -125,7 +139,7 @@ def chapter_times(folder: Path) -> dict[str, float]:
         return {}
     with sqlite3.connect(database) as connection:
         rows = connection.execute("SELECT uri, data FROM nbcache").fetchall()
-    return {Path(uri).stem: round(json.loads(data or "{}").get("execution_seconds", float("nan")), 1)
+    return {uri.split("/chapters/")[-1].removesuffix(Path(uri).suffix): round(json.loads(data or "{}").get("execution_seconds", float("nan")), 1)
             for uri, data in rows}
 
 
@@ -134,8 +148,8 @@ def report_times(folder: Path) -> None:
     (folder / "chapter-times.json").write_text(json.dumps(dict(sorted(times.items())), indent=1))
     print("\nexecution time per chapter (s):")
     for name, seconds in sorted(times.items()):
-        print(f"  {name:34s} {seconds:7.1f}")
-    print(f"  {'total':34s} {sum(times.values()):7.1f}")
+        print(f"  {name:52s} {seconds:7.1f}")
+    print(f"  {'total':52s} {sum(times.values()):7.1f}")
 
 
 def book() -> None:

@@ -40,7 +40,7 @@ def generated(tmp_path_factory):
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_chapter_has_checked_exercises(chapter):
-    exercises = assignments.parse_exercises((ROOT / f"{chapter}.md").read_text())
+    exercises = assignments.parse_exercises(assignments.chapter_source(chapter))
     computational = [exercise for exercise in exercises if exercise.computational]
     assert len(exercises) >= 3 and len(computational) >= 2, chapter
     for exercise in computational:
@@ -51,14 +51,14 @@ def test_every_chapter_has_checked_exercises(chapter):
 
 def test_every_registered_exercise_is_in_its_chapter():
     for label, exercise in EXERCISES.items():
-        text = (ROOT / "chapters" / f"{exercise.chapter}.md").read_text()
+        text = assignments.chapter_source(f"chapters/{exercise.chapter}")
         assert f":label: {label}\n" in text, label
 
 
 def solution_code(label):
     """The reference solution of ``label``: the ``python`` code of its chapter's solution block."""
     chapter = EXERCISES[label].chapter
-    exercises = assignments.parse_exercises((ROOT / "chapters" / f"{chapter}.md").read_text())
+    exercises = assignments.parse_exercises(assignments.chapter_source(f"chapters/{chapter}"))
     return next(e.solution_code for e in exercises if e.label == label)
 
 
@@ -105,7 +105,7 @@ def test_student_version_has_stubs_and_no_solutions(chapter, generated):
     instructor = nbformat.read(generated[slug]["instructor"], as_version=4)
     student_text = "\n".join(cell.source for cell in student.cells)
     assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
-    for exercise in assignments.parse_exercises((ROOT / f"{chapter}.md").read_text()):
+    for exercise in assignments.parse_exercises(assignments.chapter_source(chapter)):
         for line in exercise.solution_code.splitlines():
             given = line.strip() in exercise.prompt  # e.g. loading the exercise's data
             if len(line.strip()) > 25 and not given:

@@ -1,4 +1,4 @@
-"""Execute every chapter listed in _toc.yml at the smoke profile: the book is a test suite.
+"""Execute every chapter and section listed in _toc.yml at the smoke profile: the book is a test suite.
 
 Each executed notebook is kept in ``_build/executed-smoke/`` (the rendered-page tests build the book from
 them, so nothing executes twice), and the time of each chapter and of each of its cells is recorded in
@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from dev import chapters_in_toc  # noqa: E402  (one reader of _toc.yml for the book and the tests)
+from dev import chapters_in_toc, notebooks_in_toc, sections_of  # noqa: E402  (one reader of _toc.yml)
 TIMINGS = ROOT / "_build" / "chapter-timings.json"
 EXECUTED = ROOT / "_build" / "executed-smoke"
 
@@ -26,12 +26,27 @@ EXECUTED = ROOT / "_build" / "executed-smoke"
 def test_toc_lists_chapters():
     chapters = chapters_in_toc()
     assert chapters, "_toc.yml lists no chapter"
-    for name in chapters:
+    for name in notebooks_in_toc():
         assert (ROOT / f"{name}.md").is_file(), f"_toc.yml names {name}, which has no .md file"
+    listed = {f"{name}.md" for name in notebooks_in_toc()}
+    on_disk = {str(path.relative_to(ROOT)) for path in (ROOT / "chapters").rglob("*.md")
+               if ".ipynb_checkpoints" not in path.parts}
+    assert on_disk <= listed, f"pages that _toc.yml does not list: {sorted(on_disk - listed)}"
+
+
+@pytest.mark.parametrize("chapter", chapters_in_toc())
+def test_long_chapters_are_split_into_sections(chapter):
+    """A page of a chapter stays near 400 lines: a longer chapter is split into sections, each
+    a notebook of its own in ``chapters/NN_slug/`` that runs on its own. The limit is 450, not 400,
+    because a cut must not separate a long computation from the cells that read it (chapter 6's
+    training section, 425 lines, is one such page)."""
+    for page in [chapter, *sections_of(chapter)]:
+        lines = len((ROOT / f"{page}.md").read_text().splitlines())
+        assert lines <= 450, f"{page}.md has {lines} lines: split it into sections in _toc.yml"
 
 
 @pytest.mark.chapters
-@pytest.mark.parametrize("chapter", chapters_in_toc())
+@pytest.mark.parametrize("chapter", notebooks_in_toc())
 def test_chapter_executes(chapter, tmp_path):
     notebook = jupytext.read(ROOT / f"{chapter}.md")
     tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from test_chapters import EXECUTED, execute_chapter  # puts the repository root on sys.path
-from dev import chapters_in_toc, pages_in_toc  # noqa: E402
+from dev import chapters_in_toc, notebooks_in_toc, pages_in_toc, sections_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "_build" / "page-screenshots"
@@ -45,13 +45,13 @@ def built_book(tmp_path_factory) -> Path:
             shutil.copytree(source, book / name)
         elif source.is_file():
             shutil.copy2(source, book / name)
-    (book / "chapters").mkdir()
-    for chapter in chapters_in_toc():
-        executed = EXECUTED / f"{chapter}.ipynb"
-        source = ROOT / f"{chapter}.md"
+    for page in notebooks_in_toc():
+        executed = EXECUTED / f"{page}.ipynb"
+        source = ROOT / f"{page}.md"
         if not executed.is_file() or executed.stat().st_mtime < source.stat().st_mtime:
-            execute_chapter(chapter, tmp_path_factory.mktemp("execute"))
-        shutil.copy2(executed, book / f"{chapter}.ipynb")
+            execute_chapter(page, tmp_path_factory.mktemp("execute"))
+        (book / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(executed, book / f"{page}.ipynb")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "off"
     (book / "_config.yml").write_text(yaml.safe_dump(config))
@@ -174,9 +174,7 @@ def test_page_as_a_reader_sees_it(page, page_reports, built_book):
         assert target.is_file(), f"{page}: internal link to a missing page {link}"
     assert not [link for link in report["launch"] if "colab" in link], f"{page}: a Colab button"
     if page.startswith("chapters/"):
-        assert report["images"] >= 1, f"{page}: a chapter without a figure"
-        assert report["proofs"] >= 1, f"{page}: no theorem or definition block rendered"
-        assert report["exercises"] >= 1 and report["solutions"] >= 1, f"{page}: no exercise rendered"
+        assert report["images"] >= 1, f"{page}: a chapter or section without a figure"
         # the page's own source in the repository (the rendered book's pages come from the .md
         # chapters; this build renders the executed .ipynb copies, so both suffixes are accepted)
         assert report["launch"], f"{page}: no Binder button"
@@ -184,6 +182,16 @@ def test_page_as_a_reader_sees_it(page, page_reports, built_book):
             opened = link.replace("%2F", "/").split("urlpath=lab/tree/")[-1]
             assert link.startswith("https://mybinder.org/v2/gh/"), link
             assert opened in (f"{page}.md", f"{page}.ipynb") and (ROOT / f"{page}.md").is_file(), link
+
+
+@pytest.mark.parametrize("chapter", chapters_in_toc())
+def test_chapter_renders_its_theorems_and_exercises(chapter, page_reports):
+    """Across a chapter's pages (the chapter and its sections): theorem or definition blocks, and
+    exercises with their solutions."""
+    reports = [page_reports[page] for page in [chapter, *sections_of(chapter)]]
+    assert sum(report["proofs"] for report in reports) >= 1, f"{chapter}: no theorem block rendered"
+    assert sum(report["exercises"] for report in reports) >= 1, f"{chapter}: no exercise rendered"
+    assert sum(report["solutions"] for report in reports) >= 1, f"{chapter}: no solution rendered"
 
 
 def text_output_lines(cell):
@@ -195,7 +203,7 @@ def text_output_lines(cell):
             yield from output["data"]["text/plain"].splitlines()
 
 
-@pytest.mark.parametrize("chapter", chapters_in_toc())
+@pytest.mark.parametrize("chapter", notebooks_in_toc())
 def test_printed_output_fits_the_page(chapter, built_book):
     """Printed lines are at most 88 characters, like the code (tables are printed as tables)."""
     import nbformat
@@ -207,7 +215,7 @@ def test_printed_output_fits_the_page(chapter, built_book):
     assert not long_lines, f"{chapter}: printed lines over 88 characters: {long_lines[:3]}"
 
 
-@pytest.mark.parametrize("chapter", chapters_in_toc())
+@pytest.mark.parametrize("chapter", notebooks_in_toc())
 def test_chapter_code_lines_fit_the_page(chapter):
     """Code cells of the chapter sources (their metadata included) have lines of at most 88
     characters; code in the solutions (```python blocks, shown inside a dropdown, whose padding

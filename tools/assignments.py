@@ -37,7 +37,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from dev import chapters_in_toc  # noqa: E402
+from dev import chapters_in_toc, sections_of  # noqa: E402
 DEFAULT_OUT = ROOT / "_build" / "assignments"
 SETUP = """import math
 
@@ -69,6 +69,12 @@ class ChapterExercise:
         return self.label in EXERCISES
 
 
+def chapter_source(chapter: str) -> str:
+    """The MyST source of ``chapter`` (e.g. ``chapters/02_one_hidden_layer``): its first page and
+    its sections, in reading order."""
+    return "\n".join((ROOT / f"{page}.md").read_text() for page in [chapter, *sections_of(chapter)])
+
+
 def chapter_title(text: str) -> str:
     return re.search(r"^# (.+)$", text, re.M).group(1).strip()
 
@@ -93,7 +99,7 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
     """Otter-grader's master notebook for ``chapter`` (e.g. ``chapters/02_one_hidden_layer``)."""
     from minima.exercises import EXERCISES
 
-    text = (ROOT / f"{chapter}.md").read_text()
+    text = chapter_source(chapter)
     slug = Path(chapter).name
     config = {"name": slug, "init_cell": True, "check_all_cell": False, "export_cell": False,
               "run_tests": False, "generate": False}

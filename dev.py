@@ -129,24 +129,28 @@ def build_book(root: Path, profile: str, *, library: Path = LIBRARY, jupyter_boo
 
 
 def chapter_times(folder: Path) -> dict[str, float]:
-    """Seconds each chapter took to execute in the build at ``folder``, from its execution cache.
+    """Seconds each page (a chapter or a section, named ``NN_slug`` or ``NN_slug/K_topic``) took to
+    execute in the build at ``folder``, from its execution cache.
 
     The cache (jupyter-cache, the same record the intro page's table shows) keeps the time of the run
-    that produced each cached notebook, so a chapter served from the cache reports its last real run.
+    that produced each cached notebook, so a page served from the cache reports its last real run.
     """
     database = folder / "_build" / ".jupyter_cache" / "global.db"
     if not database.is_file():
         return {}
     with sqlite3.connect(database) as connection:
         rows = connection.execute("SELECT uri, data FROM nbcache").fetchall()
-    return {uri.split("/chapters/")[-1].removesuffix(Path(uri).suffix): round(json.loads(data or "{}").get("execution_seconds", float("nan")), 1)
-            for uri, data in rows}
+    times = {}
+    for uri, data in rows:
+        page = uri.split("/chapters/")[-1].removesuffix(Path(uri).suffix)
+        times[page] = round(json.loads(data or "{}").get("execution_seconds", float("nan")), 1)
+    return times
 
 
 def report_times(folder: Path) -> None:
     times = chapter_times(folder)
     (folder / "chapter-times.json").write_text(json.dumps(dict(sorted(times.items())), indent=1))
-    print("\nexecution time per chapter (s):")
+    print("\nexecution time per page (s):")
     for name, seconds in sorted(times.items()):
         print(f"  {name:52s} {seconds:7.1f}")
     print(f"  {'total':52s} {sum(times.values()):7.1f}")

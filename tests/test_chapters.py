@@ -62,17 +62,22 @@ def test_chapter_executes(chapter, tmp_path):
     assert sum(durations) > 0.5, f"{chapter} finished in {sum(durations):.3f} s: it cannot have run"
 
 
+def run_at_smoke(markdown: Path, executed: Path, tmp_path: Path) -> None:
+    """Execute the MyST notebook ``markdown`` with papermill at the smoke profile into ``executed``."""
+    source = tmp_path / "source.ipynb"
+    nbformat.write(jupytext.read(markdown), source)
+    papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
+                               cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
+
+
 def execute_chapter(chapter: str, tmp_path: Path) -> Path:
-    """Run ``chapter`` at the smoke profile with papermill; keep the result and its timings."""
-    notebook = jupytext.read(ROOT / f"{chapter}.md")
-    source = tmp_path / "chapter.ipynb"
+    """Run ``chapter`` (a chapter or a section page) at the smoke profile; keep the result and its
+    timings."""
     executed = EXECUTED / f"{chapter}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, source)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
-                                   cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
+        run_at_smoke(ROOT / f"{chapter}.md", executed, tmp_path)
     except Exception:
         executed.unlink(missing_ok=True)  # never leave a failed run for the page tests to render
         raise
@@ -101,9 +106,7 @@ def test_chapter_template_executes(tmp_path):
     notebook = jupytext.read(ROOT / "templates" / "chapter.md")
     assert sum("parameters" in cell.metadata.get("tags", []) for cell in notebook.cells) == 1
     assert any("figure" in cell.metadata.get("mystnb", {}) for cell in notebook.cells)
-    source, executed = tmp_path / "template.ipynb", tmp_path / "executed.ipynb"
-    nbformat.write(notebook, source)
-    papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
-                               cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
+    executed = tmp_path / "executed.ipynb"
+    run_at_smoke(ROOT / "templates" / "chapter.md", executed, tmp_path)
     cells = nbformat.read(executed, as_version=4).cells
     assert all(cell.execution_count for cell in cells if cell.cell_type == "code")

@@ -147,7 +147,7 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
 
 def assign(out: Path = DEFAULT_OUT, chapters: list[str] | None = None) -> dict[str, dict[str, Path]]:
     """Write the master, student and instructor notebooks of each chapter under ``out``."""
-    chapters = chapters or chapters_in_toc()
+    chapters = chapters_in_toc() if chapters is None else chapters
     otter = Path(sys.executable).parent / "otter"
     written = {}
     for chapter in chapters:
@@ -246,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     if options.command == "assign":
         chosen = [c for c in chapters_in_toc()
                   if not options.chapters or Path(c).name[:2] in options.chapters]
+        if not chosen:
+            parser.error(f"--chapters {' '.join(options.chapters)} names no chapter of _toc.yml")
         assign(options.out, chosen)
     else:
         if not options.submissions.is_dir():

@@ -10,8 +10,8 @@ of each row, so only directions matter. Rows of ``W`` are independent, so
 each factor the normalised solid angle of one cone {w : s_in x_nᵀ w > 0} (:func:`unit_region_volume`).
 It is an orthant probability of ``wᵀX ∼ N(0, XᵀX)``, whose covariance has rank ``d0 < N``, so it is
 computed in ``ℝ^{d0}``: exactly on the circle (``rank X = 2``: an arc) and on the sphere (``rank X = 3``:
-a spherical polygon, by Van Oosterom and Strackee's triangle formula), else by Monte Carlo with its standard
-error. :func:`regions` lists every cone of one unit (Cover's ``C(N, d0)`` of them, :func:`cover_count`);
+a spherical polygon, its area by Gauss–Bonnet from its exterior angles), else by Monte Carlo with its
+standard error. :func:`regions` lists every cone of one unit (Cover's ``C(N, d0)`` of them, :func:`cover_count`);
 :func:`landscape_census` samples ``W`` and asks :func:`minima.regions.region_minimum` what each region holds;
 :func:`exact_census` enumerates all regions where that is possible. :func:`rank_criterion` is Corollary 28's
 combinatorial test for ``rank(A∘X) = N``.
@@ -386,7 +386,7 @@ def exact_census(X, y, d1: int, rho: float, *, epsilons=(0.0, 0.1, 0.25), progre
     """
     X, y, d1, rho, epsilons, threshold = _check_census(X, y, d1, rho, epsilons)
     units = regions(X)
-    global_volume, bad_volume, none_volume, count = 0.0, np.zeros(len(epsilons)), 0.0, 0
+    global_volume, bad_volume, none_volume = 0.0, np.zeros(len(epsilons)), 0.0
     progress = progress_enabled() if progress is None else progress
     combinations = list(itertools.combinations_with_replacement(range(len(units.volumes)), d1))
     for combination in tqdm(combinations, desc="regions", disable=not progress):
@@ -400,6 +400,6 @@ def exact_census(X, y, d1: int, rho: float, *, epsilons=(0.0, 0.1, 0.25), progre
         global_volume += volume * is_global
         bad_volume += volume * is_bad
         none_volume += volume * is_none
-        count += 1
     zeros = np.zeros(len(epsilons))
-    return Census(epsilons, global_volume, 0.0, bad_volume, zeros, none_volume, 0.0, 0, count, "exact")
+    return Census(epsilons, global_volume, 0.0, bad_volume, zeros, none_volume, 0.0, 0, len(combinations),
+                  "exact")

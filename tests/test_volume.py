@@ -122,7 +122,7 @@ def test_region_minimum_returns_a_minimum_inside_the_region():
         y = generator.choice([0.0, 1.0], 6)
         W = generator.standard_normal((4, 3))
         pattern = (W @ X) > 0
-        found = region_minimum(X, y, pattern, 0.2)
+        found = region_minimum(X, y, pattern, 0.2, labels="01")
         if not found.exists:
             continue
         seen += 1
@@ -149,8 +149,11 @@ def test_sampled_census_agrees_with_the_exact_census():
     exact = volume.exact_census(X, y, 3, 0.2, progress=False)
     sampled = volume.landscape_census(X, y, 3, 0.2, samples=20_000, seed=0, device="cpu", progress=False)
     assert exact.method == "exact" and sampled.method == "monte carlo"
-    total = exact.global_volume + exact.bad_volume[0] + exact.no_minimum_volume
+    total = exact.global_volume + exact.correct_volume + exact.bad_volume[0] + exact.no_minimum_volume
     assert total == pytest.approx(1.0, abs=1e-9)
+    # regions whose DLM classifies all samples but has e ≠ 0 exist, and are not counted in G
+    assert exact.correct_volume > 0.01
+    assert abs(sampled.correct_volume - exact.correct_volume) < 4.5 * sampled.correct_error + 1e-4
     assert abs(sampled.global_volume - exact.global_volume) < 4.5 * sampled.global_error + 1e-4
     assert abs(sampled.no_minimum_volume - exact.no_minimum_volume) < 4.5 * sampled.no_minimum_error + 1e-4
     assert np.all(np.abs(sampled.bad_volume - exact.bad_volume) < 4.5 * sampled.bad_error + 1e-4)
@@ -199,3 +202,155 @@ def test_circle_arcs_cover_the_circle_with_the_regions():
         assert found.volumes[k] == pytest.approx(length / (2 * np.pi), abs=1e-12)
     with pytest.raises(ValueError, match="X"):
         volume.circle_arcs(np.ones((3, 4)))
+
+
+# ---- the census in the regime d0 ∝ N: exact rank-deficient volume, conditional census ---------------------
+
+def _random_correlations(generator, count, d, d0):
+    W = generator.standard_normal((count, d, d0))
+    gram = W @ W.transpose(0, 2, 1)
+    norms = np.sqrt(np.diagonal(gram, axis1=1, axis2=2))
+    return gram / (norms[:, :, None] * norms[:, None, :])
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5])
+def test_orthant_probability_agrees_with_genz(d):
+    import scipy.stats
+    generator = np.random.default_rng(d)
+    for R in _random_correlations(generator, 4, d, d + 3):
+        reference = scipy.stats.multivariate_normal.cdf(np.zeros(d), np.zeros(d), R, abseps=1e-10,
+                                                        releps=1e-10, maxpts=10**7) if d > 1 else 0.5
+        assert volume.orthant_probability(R) == pytest.approx(reference, abs=2e-7)
+
+
+def test_orthant_probability_of_a_singular_correlation_agrees_with_sampling():
+    generator = np.random.default_rng(0)
+    W = generator.standard_normal((4, 3))  # four rows in R^3: WWᵀ has rank 3
+    probabilities = volume.pattern_probabilities(W)
+    draws = generator.standard_normal((400_000, 3)) @ W.T > 0
+    codes = draws @ (2 ** np.arange(4))
+    sampled = np.bincount(codes, minlength=16) / len(codes)
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-7)
+    assert np.all(np.abs(probabilities - sampled) < 4 * np.sqrt(sampled * (1 - sampled) / len(codes)) + 1e-4)
+
+
+def test_class_counts_decide_rank_as_corollary_28_and_the_numerical_rank_do():
+    generator = np.random.default_rng(1)
+    checked = deficient = 0
+    for trial in range(120):
+        d1 = int(generator.integers(2, 4))
+        n = int(generator.integers(4, 11))
+        d0 = int(generator.integers(-(-n // 2), n + 1))
+        rho = [0.0, 0.1, 1.0][trial % 3]
+        X = generator.standard_normal((d0, n))
+        W = generator.standard_normal((d1, d0))
+        if trial % 4 == 0:
+            W[1] = 2.0 * W[0]  # two units with one pattern: many proportional columns
+        pattern = (W @ X) > 0
+        A = np.where(pattern, 1.0, rho)
+        by_counts = bool(volume._deficient_by_counts(torch.from_numpy(pattern), d0, rho))
+        assert by_counts == (khatri_rao_rank(A, X) < n)
+        if d0 * d1 >= n and rho != 0:
+            assert by_counts == (not volume.rank_criterion(A, X))
+        checked += 1
+        deficient += by_counts
+    assert checked == 120 and 10 < deficient < 110
+
+
+@pytest.mark.parametrize("rho", [0.1, 0.0])
+def test_rank_deficient_volume_agrees_with_brute_force(rho):
+    d0, d1, n, draws = 4, 3, 8, 4000
+    exact = volume.rank_deficient_volume(d0, d1, n, rho, samples=3000, seed=0)
+    generator = np.random.default_rng(5)
+    low = 0
+    for _ in range(draws):
+        X = generator.standard_normal((d0, n))
+        W = generator.standard_normal((d1, d0))
+        low += khatri_rao_rank(np.where((W @ X) > 0, 1.0, rho), X) < n
+    p = low / draws
+    assert exact.standard_error < 0.05 * exact.value
+    assert abs(p - exact.value) < 4 * math.hypot(math.sqrt(p * (1 - p) / draws), exact.standard_error)
+
+
+def test_rank_deficient_volume_resolves_tiny_volumes_with_a_stated_error():
+    tiny = volume.rank_deficient_volume(40, 4, 80, 0.1, samples=2000, seed=0)
+    assert 0 < tiny.value < 1e-8 and tiny.standard_error < 0.1 * tiny.value
+    again = volume.rank_deficient_volume(40, 4, 80, 0.1, samples=2000, seed=1)
+    assert abs(again.value - tiny.value) < 4 * math.hypot(tiny.standard_error, again.standard_error)
+
+
+@pytest.mark.parametrize("rho", [0.1, 0.0])
+def test_data_drawn_given_the_rank_loss_are_rank_deficient(rho):
+    generator = np.random.default_rng(3)
+    d0, d1, n = 5, 3, 10
+    for _ in range(30):
+        W = generator.standard_normal((d1, d0))
+        wanted = volume._patterns_given_deficiency(volume.pattern_probabilities(W), d0, n, rho, generator)
+        X = volume._data_with_patterns(W, wanted, generator)
+        pattern = (W @ X) > 0
+        assert np.array_equal(pattern.T @ (2 ** np.arange(d1)), wanted)
+        assert khatri_rao_rank(np.where(pattern, 1.0, rho), X) < n
+
+
+def test_averaged_census_conditional_agrees_with_plain_sampling():
+    conditional = volume.averaged_census(3, 3, 6, 0.1, samples=500, deficient_samples=400, seed=0, progress=False)
+    plain = volume.averaged_census(3, 3, 6, 0.1, samples=1500, deficient_samples=2, seed=1, method="plain",
+                                   progress=False)
+    for a, b in [(conditional.global_volume, plain.global_volume), (conditional.bad_volume, plain.bad_volume),
+                 (conditional.correct_volume, plain.correct_volume), (conditional.deficient_volume,
+                                                                      plain.deficient_volume)]:
+        assert np.all(np.abs(np.asarray(a) - np.asarray(b)) < 0.05)
+    total = (conditional.global_volume + conditional.correct_volume + conditional.bad_volume[0]
+             + conditional.no_minimum_volume)
+    assert total == pytest.approx(1.0, abs=0.05)
+    assert np.all(conditional.bad_volume <= conditional.deficient_volume + 1e-12)
+    for a, se_a, b, se_b in [(conditional.bad_volume[0], conditional.bad_error[0], plain.bad_volume[0],
+                              plain.bad_error[0]),
+                             (conditional.deficient_volume, conditional.deficient_error, plain.deficient_volume,
+                              plain.deficient_error)]:
+        assert abs(a - b) < 4 * math.hypot(se_a, se_b)
+
+
+def test_screened_census_agrees_with_the_full_census():
+    X, y = minima.data.gaussian_binary(6, 10, seed=2, labels="01")
+    full = volume.landscape_census(X, y, 3, 0.1, samples=3000, seed=0, device="cpu", progress=False, labels="01")
+    screened = volume.landscape_census(X, y, 3, 0.1, samples=3000, seed=0, device="cpu", progress=False,
+                                       labels="01", full_rank_samples=300)
+    assert screened.programmes < full.programmes
+    assert np.array_equal(screened.bad_volume, full.bad_volume)  # every rank-deficient region is decided
+    assert screened.correct_volume == full.correct_volume
+    for name in ("global", "no_minimum"):
+        a, se = getattr(screened, f"{name}_volume"), getattr(screened, f"{name}_error")
+        assert abs(a - getattr(full, f"{name}_volume")) < 4 * se + 1e-9
+
+
+def test_one_class_labels_need_the_labelling_stated():
+    X = torch.tensor([[1.0, 0.5, 0.2, 0.9], [0.1, 0.7, 0.3, -0.2]], dtype=torch.float64)
+    y = torch.ones(4, dtype=torch.float64)
+    pattern = [[1, 1, 1, 1]]
+    with pytest.raises(ValueError, match="labels"):
+        region_minimum(X, y, pattern, 0.1)
+    as_01 = region_minimum(X, y, pattern, 0.1, labels="01")
+    as_pm1 = region_minimum(X, y, pattern, 0.1, labels="pm1")
+    fitted = (y - as_01.error).numpy()
+    assert as_01.mce == np.mean(fitted <= 0.5) and as_pm1.mce == np.mean(fitted <= 0.0)
+    with pytest.raises(ValueError, match="labels"):
+        region_minimum(X, y - 2, pattern, 0.1, labels="01")
+    with pytest.raises(ValueError, match="labels"):
+        volume.exact_census(X, y, 2, 0.1)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: volume.rank_deficient_volume(2, 3, 6, 0.1, samples=10), "2·d0 ≥ n"),
+    (lambda: volume.rank_deficient_volume(4, 6, 8, 0.1, samples=10), "d1"),
+    (lambda: volume.rank_deficient_volume(4, 3, 8, 0.1, samples=1), "samples"),
+    (lambda: volume.averaged_census(4, 3, 8, 0.1, samples=2, deficient_samples=2, method="guess"), "method"),
+    (lambda: volume.orthant_probability(np.eye(6)), "correlation"),
+    (lambda: volume.orthant_probability(2 * np.eye(3)), "unit diagonal"),
+    (lambda: volume.pattern_probabilities(np.zeros((2, 3))), "zero row"),
+    (lambda: volume.landscape_census(np.ones((2, 6)), [0, 1] * 3, 2, 0.1, samples=5, full_rank_samples=2),
+     "2·d0 ≥ N"),
+])
+def test_regime_functions_refuse_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -21,7 +21,8 @@ import torch
 
 from ._checks import check_finite_tensor, check_targets
 
-__all__ = ["NORMALIZATIONS", "squared_loss", "mse", "half_squared_error", "mce", "label_threshold"]
+__all__ = ["NORMALIZATIONS", "squared_loss", "mse", "half_squared_error", "mce", "label_threshold", "LABELLINGS",
+           "threshold_of_labels"]
 
 NORMALIZATIONS = ("mean", "half_sum")
 """The loss normalisations: ``"mean"`` is ``(1/N) Σ`` (Soudry), ``"half_sum"`` is ``½ Σ`` (Kawaguchi, Du)."""
@@ -89,6 +90,33 @@ def label_threshold(y, *, strict: bool = True) -> float | None:
     if values.numel() == 2:
         return float(values.mean())
     return 0.0 if float(values[0]) in (-1.0, 1.0) else 0.5
+
+
+LABELLINGS = {"01": (0.0, 1.0), "pm1": (-1.0, 1.0)}
+"""The two labellings of binary data and their label values: ``"01"`` (Soudry & Hoffer) and ``"pm1"``."""
+
+
+def threshold_of_labels(y, labels: str | None = None) -> float:
+    """The MCE threshold of ``y`` under a stated labelling: ½ for ``"01"``, 0 for ``"pm1"``.
+
+    With ``labels=None`` the threshold is the midpoint of the two values ``y`` holds, and a ``y`` with
+    a single value is refused (it could be either labelling: ``1111`` has threshold ½ as 0/1 labels and 0
+    as ±1 labels). With ``labels`` given, every value of ``y`` must be one of its two. Chapter 4.
+    """
+    y = check_finite_tensor("y", torch.as_tensor(y).double(), (1, 2, 3))
+    values = torch.unique(y)
+    if labels is None:
+        if values.numel() != 2:
+            raise ValueError(f"y holds {values.numel()} label value(s); pass labels='01' or 'pm1' to state "
+                             "the labelling (with one class absent the threshold is not determined)")
+        return float(values.mean())
+    if labels not in LABELLINGS:
+        raise ValueError(f"labels must be one of {sorted(LABELLINGS)}, got {labels!r}")
+    allowed = torch.tensor(LABELLINGS[labels], dtype=torch.float64)
+    if not torch.isin(values, allowed).all():
+        raise ValueError(f"y must hold only the values {LABELLINGS[labels]} of labels={labels!r}, "
+                         f"got {values.tolist()[:5]}")
+    return float(allowed.mean())
 
 
 def mce(outputs: torch.Tensor, y, threshold: float | None = None) -> torch.Tensor:

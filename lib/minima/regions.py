@@ -30,7 +30,7 @@ import torch
 
 from ._checks import as_float64_matrix, check_member, check_positive_int, check_real, check_targets
 from .derivatives import gradient_matrix, member_noise, single_member
-from .losses import label_threshold, mce
+from .losses import mce, threshold_of_labels
 from .models import LeakyReLUNet, forward, leaky_relu_slope
 from .rank import khatri_rao, khatri_rao_rank, largest_singular_value
 
@@ -412,7 +412,7 @@ def _region_minimum(X: np.ndarray, y: np.ndarray, pattern: np.ndarray, rho: floa
     return RegionMinimum(True, False, error_t, mse, misclassified, rank, torch.from_numpy(W), torch.from_numpy(z))
 
 
-def region_minimum(X, y, pattern, rho: float) -> RegionMinimum:
+def region_minimum(X, y, pattern, rho: float, *, labels: str | None = None) -> RegionMinimum:
     """Whether the differentiable region ``D_A(X)`` of ``pattern`` holds a DLM of the MSE, and with which error.
 
     ``X: (d0, N)``, ``y: (N,)`` (two label values for the MCE), ``pattern: (d1, N)`` bool (the signs of
@@ -428,7 +428,8 @@ def region_minimum(X, y, pattern, rho: float) -> RegionMinimum:
     margin ``s_n x_nᵀ v_i/‖x_n‖`` (``scipy``'s HiGHS); a choice is accepted when that margin is at least
     ``10⁻⁶ · max(1, ‖v0‖_∞)`` and the zero blocks vanish to the same tolerance. With one least-squares
     solution (``rank(A∘X) = d0·d1``) no programme is needed. The search visits at most ``3^{d1}`` choices;
-    it is exact up to that tolerance. Chapter 4.
+    it is exact up to that tolerance. ``labels`` (``"01"`` or ``"pm1"``) states the labelling for the MCE;
+    without it ``y`` must hold both label values (:func:`minima.losses.threshold_of_labels`). Chapter 4.
     """
     X = as_float64_matrix("X", X)
     y = check_targets("y", y, ((X.shape[1],),)).double().cpu().numpy()
@@ -436,4 +437,4 @@ def region_minimum(X, y, pattern, rho: float) -> RegionMinimum:
     rho = check_real("rho", rho)
     if np.any(np.linalg.norm(X, axis=0) == 0):
         raise ValueError("X has a zero column: its pre-activations are zero for every W, in no region")
-    return _region_minimum(X, y, pattern, rho, label_threshold(torch.from_numpy(y)))
+    return _region_minimum(X, y, pattern, rho, threshold_of_labels(torch.from_numpy(y), labels))

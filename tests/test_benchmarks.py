@@ -23,6 +23,14 @@ def test_volume_benchmark_runs_and_agrees(capsys):
     assert ratio > 0 and "speed-up" in capsys.readouterr().out
 
 
+def test_volume_benchmark_in_the_regime_runs_and_agrees(capsys):
+    import bench_volume
+
+    ratio = bench_volume.main(["--regime", "--n", "12", "--d0", "6", "--d1", "3", "--samples", "2000",
+                               "--full-rank-samples", "20", "--baseline-draws", "20", "--device", "cpu"])
+    assert ratio > 0 and "speed-up" in capsys.readouterr().out
+
+
 def test_ensemble_benchmark_runs(capsys):
     import bench_ensemble
 

@@ -44,7 +44,7 @@ from .regions import RegionMinimum, _region_minimum, check_pattern
 
 __all__ = ["Volume", "unit_region_volume", "region_volume", "cover_count", "UnitRegions", "regions", "circle_arcs",
            "rank_criterion", "orthant_probability", "pattern_probabilities", "rank_deficient_volume", "Census",
-           "landscape_census", "exact_census", "averaged_census"]
+           "landscape_census", "exact_census", "averaged_census", "DecayRate", "decay_rate"]
 
 _EXACT_RANK = 3  # circle and sphere; above that, Monte Carlo
 _DEFAULT_SAMPLES = 200_000
@@ -421,8 +421,11 @@ def _census_from(epsilons, values, errors, samples, distinct, method, programmes
 
 
 def _binomial(p, samples):
+    """A fraction of ``samples`` draws and its standard error, from ``(k + ½)/(n + 1)`` so that a count
+    of none or of all draws still carries an error (about ``1/(2n)``) instead of a false zero."""
     p = np.asarray(p, dtype=float)
-    return p, np.sqrt(p * (1 - p) / samples)
+    smoothed = (p * samples + 0.5) / (samples + 1)
+    return p, np.sqrt(smoothed * (1 - smoothed) / samples)
 
 
 def landscape_census(X, y, d1: int, rho: float, *, samples: int, seed: int | None = 0,
@@ -434,7 +437,7 @@ def landscape_census(X, y, d1: int, rho: float, *, samples: int, seed: int | Non
     computed as one tensor programme on ``device``, the patterns are made canonical (units sorted, since
     permuting units permutes regions without changing what they hold) and deduplicated, and
     :func:`minima.regions.region_minimum` decides each distinct region once. The fractions of draws are
-    unbiased estimates, with binomial standard errors. ``X: (d0, N)``, ``y: (N,)``; ``labels`` states the
+    unbiased estimates, with binomial standard errors (:func:`_binomial`). ``X: (d0, N)``, ``y: (N,)``; ``labels`` states the
     labelling (``"01"`` or ``"pm1"``; needed when ``y`` holds one label value).
 
     ``full_rank_samples=m`` (where ``2·d0 ≥ N ≤ d0·d1``) first decides the rank of every draw's ``A∘X``
@@ -774,7 +777,9 @@ def averaged_census(d0: int, d1: int, n: int, rho: float, *, samples: int, defic
     * full rank (Lemma 2: a DLM has ``e = 0``, so the region holds a global minimum or no DLM):
       ``samples`` independent draws of ``(X, y, W)``; each draw decided full rank by Corollary 28's class
       counts is decided by :func:`minima.regions.region_minimum`, and the rank-deficient ones are left to
-      the second part;
+      the second part. The full-rank volume ``1 − V(rank loss)`` is known from the second part, so the
+      draws estimate only its split into global minima and no DLM (a stratified estimate, whose
+      classes sum to one within the rank-deficient part's error);
     * rank-deficient: ``deficient_samples`` draws of ``W`` from :func:`rank_deficient_volume`'s tilted
       mixture, each with its weight ``p/q`` and its exact ``P(rank < n | W)``, and for each one data set
       drawn from its law given ``W`` and the rank loss (the forced class's count from a truncated
@@ -825,5 +830,47 @@ def averaged_census(d0: int, d1: int, n: int, rho: float, *, samples: int, defic
     rows = np.array(conditional.rows)
     part, part_error = rows.mean(axis=0), rows.std(axis=0, ddof=1) / math.sqrt(len(rows))
     deficient = _mean_and_error(weights * totals)
+    # full rank: its volume 1 − V(rank loss) is known, so only the split among the classes is sampled
+    full_draws = samples - plain_deficient
+    share, share_error = _binomial(plain.totals() / max(full_draws, 1), max(full_draws, 1))
+    values = (1 - deficient[0]) * share
+    errors = np.hypot((1 - deficient[0]) * share_error, share * deficient[1])
     return _census_from(epsilons, values + part, np.hypot(errors, part_error), samples, samples + deficient_samples,
                         "conditional", programmes, deficient)
+
+
+@dataclass(frozen=True)
+class DecayRate:
+    """The fit ``log V ≈ a − rate·N``: ``rate`` per sample, its standard error and 95 % interval. Chapter 4."""
+    rate: float
+    standard_error: float
+    low: float
+    high: float
+    points: int
+
+
+def decay_rate(n, values, errors) -> DecayRate:
+    """Fit ``V(N) ≈ C exp(−rate·N)`` to volumes ``values`` with standard errors ``errors`` at sizes ``n``.
+
+    Weighted least squares of ``log V`` on ``N`` with weights ``(V/σ)²`` (the delta method's variance of
+    ``log V`` is ``(σ/V)²``); the slope's standard error is scaled by ``max(1, χ²/(k − 2))^{1/2}`` so that
+    scatter beyond the stated errors widens it, and the interval uses Student's t with ``k − 2`` degrees of
+    freedom. Only points with ``V > 0`` enter; at least three are needed. Chapter 4.
+    """
+    n, values, errors = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (n, values, errors))
+    if not n.shape == values.shape == errors.shape:
+        raise ValueError(f"n, values and errors must have one length, got {n.shape}, {values.shape}, {errors.shape}")
+    keep = (values > 0) & (errors > 0)
+    if keep.sum() < 3:
+        raise ValueError(f"decay_rate needs at least three points with values > 0, got {int(keep.sum())}")
+    x, logs, weights = n[keep], np.log(values[keep]), (values[keep] / errors[keep]) ** 2
+    design = np.stack([np.ones_like(x), x], axis=1)
+    normal = design.T @ (weights[:, None] * design)
+    coefficients = np.linalg.solve(normal, design.T @ (weights * logs))
+    residuals = logs - design @ coefficients
+    dof = len(x) - 2
+    scale = max(1.0, float(weights @ residuals ** 2) / dof) if dof > 0 else 1.0
+    error = math.sqrt(np.linalg.inv(normal)[1, 1] * scale)
+    t = float(scipy.stats.t.ppf(0.975, dof)) if dof > 0 else math.inf
+    rate = -float(coefficients[1])
+    return DecayRate(rate, error, rate - t * error, rate + t * error, len(x))

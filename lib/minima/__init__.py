@@ -4,7 +4,8 @@ One module per concept, in layers; a module imports only from layers below its o
 
 1. ``_checks`` (input contracts: every failure is a ``ValueError`` naming the argument);
 2. ``device`` (device, seeds, runtime switches), ``rank`` (the linear-algebra leaf: Khatri–Rao rank, power
-   iteration, the round-off rule for ranks and spectra);
+   iteration, the round-off rule for ranks and spectra), ``claims`` (the reproduction ledger: each
+   claim a page checks, the paper's value beside the book's);
 3. ``models`` (the pure ``forward`` and the ``LeakyReLUNet`` ensemble), ``losses`` (each paper's
    normalisation), ``data`` (data sets);
 4. ``derivatives`` (the gradient matrix ``G``, gradients and Hessians);
@@ -17,8 +18,8 @@ One module per concept, in layers; a module imports only from layers below its o
 8. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib), ``exercises``
    (the checks of the chapters' computational exercises).
 """
-from . import (construction, data, depth, derivatives, device, exercises, linear, losses, models, ntk, rank,
-               regions, volume)
+from . import (claims, construction, data, depth, derivatives, device, exercises, linear, losses, models, ntk,
+               rank, regions, volume)
 from .device import default_device, progress_enabled, seed_everything
 from .losses import half_squared_error, mce, mse
 from .models import LeakyReLUNet, forward, leaky_relu, slope_noise
@@ -26,7 +27,7 @@ from .train import History, MinAbsPreactivation, WidthSweep, sweep_widths, train
 
 __all__ = ["default_device", "seed_everything", "progress_enabled", "LeakyReLUNet", "forward", "leaky_relu",
            "slope_noise", "mse", "mce", "half_squared_error", "train", "History", "MinAbsPreactivation",
-           "sweep_widths", "WidthSweep", "construction", "data", "depth", "derivatives", "device", "exercises",
+           "sweep_widths", "WidthSweep", "claims", "construction", "data", "depth", "derivatives", "device", "exercises",
            "linear", "losses", "models",
            "ntk", "plotting", "rank", "regions", "volume"]
 __version__ = "0.1.0"

@@ -9,6 +9,8 @@
                            student and instructor notebooks of every chapter's exercises (otter-grader)
     python3 dev.py grade SUBMISSIONS [--out scores.csv] [--timeout 60]
                            grade a folder of submitted student notebooks into a CSV of scores
+    python3 dev.py report [--profile book|smoke|full]
+                           print the reproduction report (every recorded claim) of the last build
 
 Both create the virtual environment ``.venv`` and install ``requirements.txt`` into it when it is
 missing or the requirements changed, then run inside it.
@@ -123,7 +125,7 @@ def build_book(root: Path, profile: str, *, library: Path = LIBRARY, jupyter_boo
         print(f"building the {profile} profile from scratch (new build folder or changed library)", flush=True)
     command = [jupyter_book or str(VENV / "bin" / "jupyter-book"), "build", str(root), "--path-output",
                str(folder), "-W", "-n", "--keep-going"]
-    run(command, MINIMA_PROGRESS="0", BOOK_PROFILE=profile, **env)
+    run(command, MINIMA_PROGRESS="0", BOOK_PROFILE=profile, MINIMA_CLAIMS_DIR=str(folder / "claims"), **env)
     record_build(folder, digest)
     return folder / "_build" / "html"
 
@@ -167,6 +169,33 @@ def book() -> None:
     print(f"\nThe book ({options.profile} profile) is in {html}: open {html / 'index.html'}")
 
 
+def report_lines(rows: list[dict], width: int = 100) -> list[str]:
+    """The reproduction report as terminal lines: a count, then per chapter one line a claim."""
+    counts = {status: sum(row["status"] == status for row in rows)
+              for status in ("reproduced", "differs", "not checked at this size")}
+    lines = [f"{len(rows)} claims: " + ", ".join(f"{n} {status}" for status, n in counts.items())]
+    for chapter in sorted({row["chapter"] for row in rows}):
+        lines.append(f"\n{chapter}")
+        for row in (r for r in rows if r["chapter"] == chapter):
+            status = {"reproduced": "ok", "differs": "DIFFERS", "not checked at this size": "not checked"}[
+                row["status"]]
+            text = f"  {status:11s} {row['id']}: paper {row['paper_value']} | book {row['book_value']}"
+            lines.append(text if len(text) <= width else text[:width - 1] + "…")
+    return lines
+
+
+def report() -> None:
+    parser = argparse.ArgumentParser(prog="python3 dev.py report",
+                                     description="Print the reproduction report of the last build.")
+    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("BOOK_PROFILE", "book"))
+    options = parser.parse_args(sys.argv[2:])
+    path = ROOT / "_build" / options.profile / "claims.json"
+    if not path.is_file():
+        sys.exit(f"no report for the {options.profile} profile: build it with "
+                 f"python3 dev.py book --profile {options.profile}")
+    print("\n".join(report_lines(json.loads(path.read_text()))))
+
+
 def install_lab_settings(prefix: Path = VENV) -> Path:
     """Make JupyterLab in the environment at ``prefix`` open ``.md`` files as notebooks (jupytext).
 
@@ -204,7 +233,8 @@ def grade() -> None:
 
 
 if __name__ == "__main__":
-    commands = {"book": book, "test": test, "lab": lab, "assignments": assignments, "grade": grade}
+    commands = {"book": book, "test": test, "lab": lab, "assignments": assignments, "grade": grade,
+                "report": report}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]]()

@@ -7,6 +7,7 @@ them, so nothing executes twice), and the time of each chapter and of each of it
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dev import chapters_in_toc, notebooks_in_toc, sections_of  # noqa: E402  (one reader of _toc.yml)
+from minima.claims import CLAIMS_DIR, read_ledgers  # noqa: E402
 TIMINGS = ROOT / "_build" / "chapter-timings.json"
 EXECUTED = ROOT / "_build" / "executed-smoke"
 
@@ -62,12 +64,21 @@ def test_chapter_executes(chapter, tmp_path):
     assert sum(durations) > 0.5, f"{chapter} finished in {sum(durations):.3f} s: it cannot have run"
 
 
-def run_at_smoke(markdown: Path, executed: Path, tmp_path: Path) -> None:
-    """Execute the MyST notebook ``markdown`` with papermill at the smoke profile into ``executed``."""
+def run_at_smoke(markdown: Path, executed: Path, tmp_path: Path, claims: Path = EXECUTED) -> None:
+    """Execute the MyST notebook ``markdown`` with papermill at the smoke profile into ``executed``; its
+    recorded claims go to ``claims/chapters/<page>.claims.json`` (beside the executed notebooks)."""
     source = tmp_path / "source.ipynb"
     nbformat.write(jupytext.read(markdown), source)
-    papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
-                               cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
+    previous = os.environ.get(CLAIMS_DIR)
+    os.environ[CLAIMS_DIR] = str(claims)  # the kernel inherits it
+    try:
+        papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": "smoke"},
+                                   cwd=str(ROOT / "chapters"), kernel_name="python3", progress_bar=False)
+    finally:
+        if previous is None:
+            os.environ.pop(CLAIMS_DIR, None)
+        else:
+            os.environ[CLAIMS_DIR] = previous
 
 
 def execute_chapter(chapter: str, tmp_path: Path) -> Path:
@@ -107,6 +118,34 @@ def test_chapter_template_executes(tmp_path):
     assert sum("parameters" in cell.metadata.get("tags", []) for cell in notebook.cells) == 1
     assert any("figure" in cell.metadata.get("mystnb", {}) for cell in notebook.cells)
     executed = tmp_path / "executed.ipynb"
-    run_at_smoke(ROOT / "templates" / "chapter.md", executed, tmp_path)
+    run_at_smoke(ROOT / "templates" / "chapter.md", executed, tmp_path, claims=tmp_path)
+    assert read_ledgers(tmp_path), "the template records its claims"
+
+
+@pytest.mark.chapters
+def test_a_false_claim_fails_its_page_and_is_recorded(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("""---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+```{code-cell} ipython3
+:tags: [parameters]
+PROFILE = "book"
+```
+
+```{code-cell} ipython3
+from minima import claims
+claims.page("99_probe")
+claims.claim("probe.true", "one is one", "nowhere, 1", 1, 1, True)
+claims.claim("probe.false", "two is three", "nowhere, 2", 3, 2, False, note="on purpose")
+```
+""")
+    with pytest.raises(papermill.PapermillExecutionError, match="two is three"):
+        run_at_smoke(page, tmp_path / "executed.ipynb", tmp_path, claims=tmp_path)
+    ledger = read_ledgers(tmp_path)["99_probe"]
+    assert [(c["id"], c["status"]) for c in ledger] == [("probe.true", "reproduced"), ("probe.false", "differs")]
     cells = nbformat.read(executed, as_version=4).cells
     assert all(cell.execution_count for cell in cells if cell.cell_type == "code")

@@ -66,3 +66,12 @@ def test_library_digest_and_the_profile_argument(tmp_path):
     assert dev.library_digest(library) != before
     with pytest.raises(ValueError, match="profile"):
         dev.build_book(tmp_path, "huge", library=library)
+
+
+def test_report_lines_count_and_list_every_claim():
+    rows = [{"id": f"ch1.c{k}", "chapter": "01_x", "page": "01_x", "statement": "s", "source": "p",
+             "paper_value": "1", "book_value": "1", "status": status, "note": ""}
+            for k, status in enumerate(["reproduced", "reproduced", "not checked at this size"])]
+    lines = dev.report_lines(rows, width=70)
+    assert lines[0] == "3 claims: 2 reproduced, 0 differs, 1 not checked at this size"
+    assert sum("ch1.c" in line for line in lines) == 3 and all(len(line) <= 70 for line in lines)

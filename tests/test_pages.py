@@ -8,12 +8,14 @@ reader would look at it. A full-page screenshot of every page is saved under
 ``_build/page-screenshots/``.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium chromium-driver``);
-without them the browser tests are skipped with that hint, and the build test still runs.
+without them the browser tests are skipped with that hint, and the build test still runs; with
+``CI=true`` (as ``.ci/run`` runs, after installing them) a missing browser is a failure.
 """
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +26,7 @@ import pytest
 import yaml
 
 from test_chapters import EXECUTED, execute_chapter  # puts the repository root on sys.path
+from minima.claims import read_ledgers  # noqa: E402
 from dev import chapters_in_toc, notebooks_in_toc, pages_in_toc, sections_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +35,8 @@ CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", 
 CHROMEDRIVER = shutil.which("chromedriver")
 INSTALL_HINT = ("the rendered-page tests need Chromium and its WebDriver: "
                 "apt-get install chromium chromium-driver (Debian/Ubuntu)")
-BOOK_FILES = ("_toc.yml", "intro.md", "notation.md", "bibliography.md", "references.bib", "_ext", "_static")
+BOOK_FILES = ("_toc.yml", "intro.md", "notation.md", "bibliography.md", "references.bib", "reproduction_report.md",
+              "_ext", "_static")
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +61,38 @@ def built_book(tmp_path_factory) -> Path:
     (book / "_config.yml").write_text(yaml.safe_dump(config))
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book), "--path-output",
                str(book / "out"), "-W", "-n", "--keep-going"]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env={**os.environ, "MINIMA_CLAIMS_DIR": str(EXECUTED)})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return book / "out" / "_build" / "html"
+
+
+def test_every_chapter_records_its_claims_with_unique_ids(built_book):
+    ledgers = read_ledgers(EXECUTED)
+    pages = set(notebooks_in_toc())
+    recorded = {f"chapters/{page}" for page in ledgers}
+    assert recorded <= pages, f"ledgers of pages the book does not list: {sorted(recorded - pages)}"
+    ids = [claim["id"] for claims in ledgers.values() for claim in claims]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    for chapter in chapters_in_toc():
+        name = chapter.removeprefix("chapters/")
+        count = sum(len(claims) for page, claims in ledgers.items() if page.split("/")[0] == name)
+        assert count >= 6, f"{chapter} records {count} claims, fewer than 6"
+    assert all(claim["status"] != "differs" for claims in ledgers.values() for claim in claims)
+
+
+def test_the_report_page_lists_every_claim_and_the_json_agrees(built_book):
+    rows = json.loads((EXECUTED.parent / "claims.json").read_text())
+    ledgers = read_ledgers(EXECUTED)
+    assert len(rows) == sum(len(claims) for claims in ledgers.values())
+    assert set(rows[0]) == {"id", "chapter", "page", "statement", "source", "paper_value", "book_value", "status",
+                            "note"}
+    html = (built_book / "reproduction_report.html").read_text()
+    count = re.search(r"(\d+) claims on (\d+) pages", html)
+    assert count and int(count.group(1)) == len(rows), count
+    for row in rows:
+        assert f'id="claim-{row["id"]}"' in html, f"claim {row['id']} is not on the report page"
+    assert html.count('class="claims-table') >= len(chapters_in_toc())
 
 
 def test_book_builds_from_the_executed_chapters_without_warnings(built_book):
@@ -77,6 +110,8 @@ def test_book_builds_from_the_executed_chapters_without_warnings(built_book):
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI") == "true":  # CI installs them (.ci/run): missing is a failure there
+            pytest.fail(INSTALL_HINT)
         pytest.skip(INSTALL_HINT)
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()

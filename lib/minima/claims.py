@@ -97,7 +97,8 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
     if not isinstance(note, str):
         raise ValueError(f"note must be a string, got {type(note).__name__}")
     if holds is not None:
-        if type(holds).__name__ not in ("bool", "bool_"):
+        scalar_bool = getattr(holds, "ndim", None) == 0 and "bool" in str(getattr(holds, "dtype", ""))
+        if not (isinstance(holds, bool) or scalar_bool):  # numpy and torch booleans are taken too
             raise ValueError(f"holds must be True, False or None, got {holds!r}")
         holds = bool(holds)
     if holds is None and not note.strip():

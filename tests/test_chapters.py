@@ -119,6 +119,8 @@ def test_chapter_template_executes(tmp_path):
     assert any("figure" in cell.metadata.get("mystnb", {}) for cell in notebook.cells)
     executed = tmp_path / "executed.ipynb"
     run_at_smoke(ROOT / "templates" / "chapter.md", executed, tmp_path, claims=tmp_path)
+    cells = nbformat.read(executed, as_version=4).cells
+    assert all(cell.execution_count for cell in cells if cell.cell_type == "code")
     assert read_ledgers(tmp_path), "the template records its claims"
 
 
@@ -147,5 +149,3 @@ claims.claim("probe.false", "two is three", "nowhere, 2", 3, 2, False, note="on 
         run_at_smoke(page, tmp_path / "executed.ipynb", tmp_path, claims=tmp_path)
     ledger = read_ledgers(tmp_path)["99_probe"]
     assert [(c["id"], c["status"]) for c in ledger] == [("probe.true", "reproduced"), ("probe.false", "differs")]
-    cells = nbformat.read(executed, as_version=4).cells
-    assert all(cell.execution_count for cell in cells if cell.cell_type == "code")

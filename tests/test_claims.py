@@ -17,8 +17,9 @@ def ledger_dir(tmp_path, monkeypatch):
 
 
 def test_a_claim_is_recorded_and_written(ledger_dir):
-    recorded = claims.claim("sh.theorem-6", "bad regions are rare", "Soudry & Hoffer, Theorem 6",
-                            "exp(-γ N^¾ (d0 d1)^¼)", np.float64(0.24712), np.bool_(True), note="N ≤ 60")
+    assert claims.claim("sh.theorem-6", "bad regions are rare", "Soudry & Hoffer, Theorem 6",
+                        "exp(-γ N^¾ (d0 d1)^¼)", np.float64(0.24712), np.bool_(True), note="N ≤ 60") is None
+    recorded = claims.recorded()[-1]
     assert recorded.status == "reproduced" and recorded.book_value == "0.2471"
     path = claims.ledger_file("04_angular_volume/3_exponential_rarity")
     assert path == ledger_dir / "chapters" / "04_angular_volume" / "3_exponential_rarity.claims.json"
@@ -38,8 +39,8 @@ def test_a_false_claim_is_recorded_then_raises(ledger_dir):
 def test_a_claim_not_checked_needs_its_reason(ledger_dir):
     with pytest.raises(ValueError, match="note"):
         claims.claim("probe", "large N", "paper", "x", "y", None)
-    assert claims.claim("probe", "large N", "paper", "x", "y", None, note="N too small").status == \
-        "not checked at this size"
+    claims.claim("probe", "large N", "paper", "x", "y", None, note="N too small")
+    assert claims.recorded()[-1].status == "not checked at this size"
 
 
 def test_rerunning_a_cell_replaces_its_claim_and_a_new_page_starts_empty(ledger_dir):

@@ -77,7 +77,7 @@ def page(name: str) -> None:
     _write()
 
 
-def claim(id: str, statement: str, source: str, paper_value, book_value, holds, *, note: str = "") -> Claim:
+def claim(id: str, statement: str, source: str, paper_value, book_value, holds, *, note: str = "") -> None:
     """Record the claim ``id`` of the current page and assert it.
 
     ``statement``: what is claimed, in a sentence; ``source``: the paper and the place (theorem, equation,
@@ -85,7 +85,8 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
     where it gives no number); ``book_value``: what this run measured; ``holds``: the decision, ``True``,
     ``False`` or ``None`` (not checkable at this size: say why in ``note``, which also says where the
     book's setting differs from the paper's). Numbers are written with four significant digits. A claim
-    with ``holds=False`` is recorded as differing, then raises ``AssertionError``. Chapters 1–6.
+    with ``holds=False`` is recorded as differing, then raises ``AssertionError``. Returns nothing, so
+    that a claim at the end of a cell prints nothing (:func:`recorded` lists them). Chapters 1–6.
     """
     if _current_page is None:
         raise ValueError("no page: call minima.claims.page('NN_slug/K_topic') first")
@@ -110,7 +111,6 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
     if holds is False:
         raise AssertionError(f"claim {id} does not hold: {statement} (paper: {recorded_claim.paper_value}; "
                              f"book: {recorded_claim.book_value}){' ' + note if note else ''}")
-    return recorded_claim
 
 
 def recorded() -> list[Claim]:

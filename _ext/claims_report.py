@@ -4,8 +4,8 @@ recorded when they ran (``minima.claims``).
 The ledgers are read from the folder ``MINIMA_CLAIMS_DIR`` names (``python3 dev.py book`` sets it to
 ``_build/<profile>/claims``, the chapter tests to the folder of their executed notebooks), after every
 page was read and executed, so the report shows the claims of the profile being built. One table per
-chapter: claim (linked to the page that checks it), source, the paper's value, the book's value and the
-status, with the note. The same rows are written to ``claims.json`` in the folder above the ledgers,
+chapter: claim (linked to the page that checks it, with its note below), source, the paper's value, the
+book's value and the status. The same rows are written to ``claims.json`` in the folder above the ledgers,
 as a list of objects with the keys ``id, chapter, page, statement, source, paper_value, book_value,
 status, note``.
 """
@@ -59,7 +59,7 @@ def _table(rows: list[dict], builder, docname: str) -> nodes.table:
     table = nodes.table(classes=["claims-table"])
     group = nodes.tgroup(cols=len(COLUMNS))
     table += group
-    for width in (34, 18, 16, 16, 16):
+    for width in (40, 16, 17, 17, 10):
         group += nodes.colspec(colwidth=width)
     head = nodes.thead()
     group += head
@@ -77,14 +77,13 @@ def _table(rows: list[dict], builder, docname: str) -> nodes.table:
         claim_cell += link
         claim_cell += nodes.Text(" ")
         claim_cell += nodes.literal(text=row["id"])
-        line += nodes.entry("", claim_cell)
+        cell = nodes.entry("", claim_cell)
+        if row["note"]:
+            cell += nodes.paragraph("", "", nodes.emphasis(text=row["note"]), classes=["claims-note"])
+        line += cell
         for key in ("source", "paper_value", "book_value"):
             line += nodes.entry("", nodes.paragraph(text=row[key]))
-        status = nodes.paragraph()
-        status += nodes.strong(text=row["status"])
-        if row["note"]:
-            status += nodes.Text(f": {row['note']}")
-        line += nodes.entry("", status)
+        line += nodes.entry("", nodes.paragraph("", "", nodes.strong(text=row["status"])))
         body += line
     return table
 

@@ -47,6 +47,8 @@ def test_rerunning_a_cell_replaces_its_claim_and_a_new_page_starts_empty(ledger_
     claims.claim("probe", "s", "p", 1, 1, True)
     claims.claim("probe", "s", "p", 1, 2, True)
     assert [c.book_value for c in claims.recorded()] == ["2"]
+    with pytest.raises(ValueError, match="already"):  # one id, two different claims
+        claims.claim("probe", "another statement", "p", 1, 1, True)
     claims.page("05_deep_linear_depth_width")
     assert claims.recorded() == []
 

@@ -85,7 +85,9 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
     where it gives no number); ``book_value``: what this run measured; ``holds``: the decision, ``True``,
     ``False`` or ``None`` (not checkable at this size: say why in ``note``, which also says where the
     book's setting differs from the paper's). Numbers are written with four significant digits. A claim
-    with ``holds=False`` is recorded as differing, then raises ``AssertionError``. Returns nothing, so
+    with ``holds=False`` is recorded as differing, then raises ``AssertionError``. Recording an ``id``
+    again replaces its claim (a cell run twice); another statement under a recorded ``id`` is a
+    ``ValueError``. Returns nothing, so
     that a claim at the end of a cell prints nothing (:func:`recorded` lists them). Chapters 1–6.
     """
     if _current_page is None:
@@ -104,6 +106,8 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
         holds = bool(holds)
     if holds is None and not note.strip():
         raise ValueError("a claim not checked at this size (holds=None) needs a note saying why")
+    if id in _claims and _claims[id].statement != statement.strip():
+        raise ValueError(f"id {id!r} is already a claim of this page ({_claims[id].statement!r})")
     recorded_claim = Claim(id, _current_page, statement.strip(), source.strip(), _as_text("paper_value", paper_value),
                            _as_text("book_value", book_value), holds, note.strip())
     _claims[id] = recorded_claim

@@ -620,7 +620,7 @@ def _rank_classes(d1: int, rho: float) -> tuple[np.ndarray, int | None]:
     return classes, None
 
 
-def _class_sums(probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def _class_sums(probabilities: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     labels = np.unique(classes)
     return np.stack([probabilities[..., classes == c].sum(axis=-1) for c in labels], axis=-1), labels
 
@@ -720,8 +720,8 @@ def _truncated_binomial(n: int, q: float, low: int, generator: np.random.Generat
 def _patterns_given_deficiency(probabilities: np.ndarray, d0: int, n: int, rho: float,
                                generator: np.random.Generator) -> np.ndarray:
     """The ``n`` samples' pattern indices drawn from their law given ``W`` and given ``rank(A∘X) < n``."""
-    total, dead, tails, labels, q = (part[0] if np.ndim(part) and len(part) == 1 else part
-                                     for part in _deficiency(probabilities[None], d0, n, rho))
+    total, dead, tails, labels, q = _deficiency(probabilities[None], d0, n, rho)
+    total, dead, tails, q = total[0], dead[0], tails[0], q[0]  # one W; the class labels are shared
     classes, dead_pattern = _rank_classes(probabilities.shape[-1].bit_length() - 1, rho)
     p = probabilities / probabilities.sum()
     if dead_pattern is not None and generator.random() < dead / total:

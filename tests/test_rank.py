@@ -45,11 +45,85 @@ def _degenerate(kind, rng, d0, d1, n, rho):
 
 @given(kind=st.sampled_from(["generic", "constant", "repeated_rows", "low_rank_X", "duplicated", "zero_sample"]),
        d0=st.integers(2, 7), d1=st.integers(2, 7), n=st.integers(2, 60), rho=st.sampled_from([0.0, 0.1, -1.0, 0.5]),
-       method=st.sampled_from(["cholesky", "eigh"]), seed=st.integers(0, 10_000))
+       method=st.sampled_from(["cholesky", "eigh"]), certificate=st.booleans(), seed=st.integers(0, 10_000))
 @settings(max_examples=150, deadline=None)
-def test_rank_agrees_with_numpy_matrix_rank(kind, d0, d1, n, rho, method, seed):
+def test_rank_agrees_with_numpy_matrix_rank(kind, d0, d1, n, rho, method, certificate, seed):
     A, X = _degenerate(kind, np.random.default_rng(seed), d0, d1, n, rho)
-    assert khatri_rao_rank(A, X, method=method) == _explicit_rank(A, X)
+    assert khatri_rao_rank(A, X, method=method, certificate=certificate) == _explicit_rank(A, X)
+
+
+def _nearly_dependent(delta, rng, d0=4, d1=3, n=12):
+    """Generic slopes and inputs with the last sample a δ-perturbed copy of the first: σ_min ∝ δ."""
+    A, X = rng.standard_normal((d1, n)), rng.standard_normal((d0, n))
+    A[:, -1] = A[:, 0]
+    X[:, -1] = X[:, 0] + delta * rng.standard_normal(d0)
+    return A, X
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_certificate_decides_as_the_pivoted_factorisation_near_the_threshold(seed):
+    """Across the module's threshold (σ ≈ 1e-7 σ_max here) the certified rank is the pivoted one's.
+
+    Where the certificate alone proves full rank, the eigenvalue rule agrees too (λ_min is above the
+    threshold); near the threshold the pivoted and eigenvalue rules may differ from each other, as before.
+    """
+    from minima.rank import _certified_full_rank
+
+    rng = np.random.default_rng(seed)
+    decisions, proofs = set(), set()
+    for delta in np.logspace(-4, -11, 57):
+        A, X = _nearly_dependent(delta, rng)
+        certified = khatri_rao_rank(A, X)
+        assert certified == khatri_rao_rank(A, X, certificate=False)
+        proved = _certified_full_rank(A, X, None, torch.device("cpu"))
+        if proved:
+            assert khatri_rao_rank(A, X, method="eigh", certificate=False) == 12
+        decisions.add(certified)
+        proofs.add(proved)
+    assert decisions == {11, 12} and proofs == {True, False}  # both sides of the threshold were met
+
+
+def test_the_certificate_honours_an_explicit_tolerance():
+    rng = np.random.default_rng(4)
+    A, X = _nearly_dependent(1e-3, rng)
+    smallest = np.linalg.svd(scipy.linalg.khatri_rao(A, X), compute_uv=False)[-1]
+    below, above = smallest * (1 - 1e-6), smallest * (1 + 1e-6)
+    assert khatri_rao_rank(A, X, tol=below) == khatri_rao_rank(A, X, tol=below, certificate=False) == 12
+    assert khatri_rao_rank(A, X, tol=below, method="eigh") == 12
+    # above σ_min the certificate fails, and the method decides (pivots are ≥ λ_min: here they all pass)
+    assert khatri_rao_rank(A, X, tol=above) == khatri_rao_rank(A, X, tol=above, certificate=False)
+    assert khatri_rao_rank(A, X, tol=above, method="eigh") == 11
+    from minima.rank import _certified_full_rank
+    assert _certified_full_rank(A, X, below, torch.device("cpu"))
+    assert not _certified_full_rank(A, X, above, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("lapack_limit", [8192, 0])
+def test_certificate_is_true_only_above_the_smallest_eigenvalue(monkeypatch, lapack_limit):
+    from minima import rank
+
+    monkeypatch.setattr(rank, "_LAPACK_LIMIT", lapack_limit)  # 0: the blocked factorisation in torch
+    monkeypatch.setattr(rank, "_CHOLESKY_BLOCK", 7)
+    rng = np.random.default_rng(5)
+    for size in (1, 5, 30):
+        M = rng.standard_normal((size, size + 3))
+        K = M @ M.T
+        smallest = float(np.linalg.eigvalsh(K)[0])
+        before = K.copy()
+        assert rank.certify_positive_definite(K, smallest * (1 - 1e-6))
+        assert not rank.certify_positive_definite(K, smallest * (1 + 1e-6))
+        assert np.array_equal(K, before)  # not overwritten by default
+        upper_garbage = K.copy()
+        upper_garbage[np.triu_indices(size, 1)] = np.nan
+        assert rank.certify_positive_definite(torch.from_numpy(upper_garbage), smallest * 0.5, overwrite=True)
+    singular = np.ones((4, 4))
+    assert not rank.certify_positive_definite(singular, 0.0)
+    with pytest.raises(ValueError, match="threshold"):
+        rank.certify_positive_definite(np.eye(2), -1.0)
+    with pytest.raises(ValueError, match="square"):
+        rank.certify_positive_definite(np.ones((2, 3)), 0.0)
+    with pytest.raises(ValueError, match="float64"):
+        rank.certify_positive_definite(torch.eye(2, dtype=torch.float32), 0.0)
 
 
 def test_generic_rank_is_min_of_d0d1_and_n():

@@ -30,6 +30,13 @@ relative to the largest term) and the eigensolver adds ``≲ n ε ‖H‖`` (bac
 within :func:`eigenvalue_tolerance` of zero is zero to round-off; a spectrum is positive semi-definite when
 none lies below ``−tolerance`` (:func:`is_positive_semidefinite`), and an eigenvalue above it is clearly
 positive (:func:`count_clearly_positive`). This is :func:`gram_tolerance` applied to ``max|λ|``.
+
+**Full rank by certificate** (:func:`certify_positive_definite`). Most ranks asked for are full, and a
+full rank has a cheaper proof than a rank-revealing factorisation: one blocked, unpivoted Cholesky
+factorisation (which runs at matrix-multiply speed, unlike the mostly level-2 pivoted ``dpstrf``) of the
+shifted Gram matrix ``K − s·I``. :func:`khatri_rao_rank` tries it first and falls back to
+the rank-revealing path only when it fails, so its decision is the pivoted one's; the proof is in the
+certificate's docstring.
 """
 from __future__ import annotations
 
@@ -43,10 +50,14 @@ from ._checks import as_float64_matrix, check_positive_int
 
 __all__ = ["khatri_rao", "khatri_rao_gram", "khatri_rao_rank", "khatri_rao_singular_values", "gram_tolerance",
            "largest_eigenvalue", "largest_singular_value", "eigenvalue_tolerance", "is_positive_semidefinite",
-           "count_clearly_positive", "generic_rank"]
+           "count_clearly_positive", "generic_rank", "certify_positive_definite"]
 
 _EPS = np.finfo(np.float64).eps
 _GRAM_BLOCK = 2048  # rows of XᵀX formed at once in khatri_rao_gram
+_CHOLESKY_BLOCK = 1024  # columns of the blocked Cholesky factored at once
+# SciPy's LAPACK (OpenBLAS, 32-bit indices) factors small matrices fastest, but its dpotrf crashes on
+# matrices of 2^31 bytes (n = 16,384); larger ones go to the blocked factorisation on torch's LAPACK
+_LAPACK_LIMIT = 8192
 
 
 def _pair(A, X):
@@ -189,9 +200,142 @@ def khatri_rao_singular_values(A, X, *, device=None) -> np.ndarray:
     return np.sqrt(np.clip(eigenvalues[::-1], 0.0, None))
 
 
-def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None, device=None) -> int:
+def certify_positive_definite(matrix, threshold: float, *, overwrite: bool = False) -> bool:
+    """``True`` only if ``λ_min(matrix) > threshold``, proved by one Cholesky factorisation; else ``False``.
+
+    ``matrix``: a symmetric ``(n, n)`` float64 NumPy array or tensor, on any device; only its lower
+    triangle is read. It is factored in place when ``overwrite`` (its contents are then lost), else a copy:
+    by LAPACK ``dpotrf`` up to ``n = 8192`` on the CPU, else by a blocked factorisation in torch. ``threshold ≥ 0``. ``False`` means "not proved", not
+    "not positive definite": the caller decides such a matrix by a rank-revealing method.
+
+    **The proof.** Factor ``B = K − s·I`` with ``s = threshold + 2·margin`` and
+    ``margin = (n + 2)·ε_mach·trace(K)``. If floating-point Cholesky runs to completion on ``B``, then
+    ``B + E = L̂ L̂ᵀ`` with ``|E| ≤ γ_{n+1} |L̂| |L̂ᵀ|`` entrywise, ``γ_k = k u / (1 − k u)``, ``u = ε_mach / 2``
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., Theorem 10.3; it holds for any
+    order of the inner products, so for the blocked factorisation used here too, with conventional
+    matrix products). Then
+    ``‖E‖₂ ≤ γ_{n+1} ‖L̂‖_F² = γ_{n+1} trace(B + E)``, so ``‖E‖₂ ≤ γ_{n+1} trace(B) / (1 − γ_{n+1})``; with the
+    rounding of the shift itself (``≤ u·max K_ii``) the perturbation is at most ``margin`` while
+    ``n u ≤ ¼``. Since ``L̂ L̂ᵀ ⪰ 0``, ``λ_min(K) ≥ s − margin > threshold``. No pivot and no eigenvalue is
+    inspected: the certificate needs only that the factorisation did not break down.
+
+    **The same decision as a rank-revealing method.** Pivoted Cholesky (``dpstrf``) declares full rank when
+    every pivot exceeds the threshold, and the eigenvalue rule when ``λ_min`` does. Every pivot of symmetric
+    Gaussian elimination, in any order, is ``1 / (K_S⁻¹)_{jj} ≥ λ_min(K_S) ≥ λ_min(K)`` for the principal
+    submatrix ``K_S`` of the indices eliminated so far (Cauchy interlacing). So when the certificate holds,
+    both would declare full rank too, up to their own rounding of the pivots (``O(n ε ‖K‖)``, below the
+    rule's threshold). The converse fails only for matrices with ``λ_min ≤ s``, within a few ``n²ε‖K‖`` of
+    the threshold, and those are decided by the rank-revealing method. Chapters 2 to 5.
+    """
+    if threshold is None or not np.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"threshold must be a non-negative finite number, got {threshold!r}")
+    if not isinstance(matrix, (np.ndarray, torch.Tensor)):
+        matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"matrix must be square and non-empty, got shape {tuple(matrix.shape)}")
+    if matrix.dtype not in (np.float64, torch.float64):
+        raise ValueError(f"matrix must be float64, got {matrix.dtype}")
+    size = matrix.shape[0]
+    if isinstance(matrix, np.ndarray):
+        if overwrite and not matrix.flags.c_contiguous:
+            raise ValueError("matrix must be C-contiguous to be overwritten")
+        matrix = torch.from_numpy(matrix if overwrite else np.array(matrix, dtype=np.float64, order="C"))
+    elif not overwrite:
+        matrix = matrix.clone()
+    diagonal = matrix.diagonal()
+    trace = float(diagonal.sum())
+    if not np.isfinite(trace):
+        raise ValueError("matrix contains NaN or inf on its diagonal")
+    margin = (size + 2) * _EPS * trace
+    shift = threshold + 2 * margin
+    if float(diagonal.min()) <= shift:  # a diagonal entry is an upper bound on λ_min
+        return False
+    diagonal.sub_(shift)
+    if matrix.device.type == "cpu" and matrix.is_contiguous() and size <= _LAPACK_LIMIT:
+        # a C-ordered array is its transpose in Fortran order: its lower triangle is that view's upper one
+        _, info = scipy.linalg.lapack.dpotrf(matrix.numpy().T, lower=0, clean=0, overwrite_a=1)
+        if info < 0:
+            raise RuntimeError(f"LAPACK dpotrf rejected argument {-info}")
+        return info == 0
+    return _cholesky_in_place(matrix)
+
+
+def _cholesky_in_place(matrix: torch.Tensor, block: int = _CHOLESKY_BLOCK) -> bool:
+    """Left-looking blocked Cholesky of the lower triangle of ``matrix``, in place; whether it completed.
+
+    Block column ``k``: subtract ``L[k:, :k] L[k, :k]ᵀ`` (one matrix product), factor the diagonal block,
+    solve for the rest of the column. The same inner products as the unblocked algorithm in another order
+    of summation, at matrix-multiply speed, on any device, with no second ``n × n`` array.
+    """
+    size = matrix.shape[0]
+    for first in range(0, size, block):
+        last = min(size, first + block)
+        panel = matrix[first:, first:last]
+        if first:
+            panel.addmm_(matrix[first:, :first], matrix[first:last, :first].T, alpha=-1.0)
+        factor, info = torch.linalg.cholesky_ex(panel[:last - first])
+        if int(info) != 0:
+            return False
+        panel[:last - first] = factor
+        if last < size:
+            panel[last - first:] = torch.linalg.solve_triangular(factor.T, panel[last - first:], upper=True,
+                                                                 left=False)
+    return bool(torch.isfinite(matrix.diagonal()).all())
+
+
+def _unit_columns(M: np.ndarray) -> np.ndarray | None:
+    """``M`` with every column scaled to unit norm, or ``None`` if a column is zero."""
+    norms = np.sqrt(np.einsum("ij,ij->j", M, M))
+    return None if not np.all(norms > 0) else M / norms
+
+
+def _lower_gram(A: np.ndarray, X: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The lower triangle of ``K = (AᵀA) ⊙ (XᵀX)``, ``(N, N)``: half the flops of :func:`khatri_rao_gram`.
+
+    The strict upper triangle is left unset. Memory: ``K`` plus one ``(block, N)`` temporary.
+    """
+    n_samples = A.shape[1]
+    A_rows, X_rows = torch.from_numpy(A.T).to(device), torch.from_numpy(X.T).to(device)
+    gram = torch.empty(n_samples, n_samples, dtype=torch.float64, device=device)
+    block = torch.empty(min(_GRAM_BLOCK, n_samples), n_samples, dtype=torch.float64, device=device)
+    for start in range(0, n_samples, _GRAM_BLOCK):
+        stop = min(start + _GRAM_BLOCK, n_samples)
+        rows = gram[start:stop, :stop]  # the matrix products write into the triangle's blocks in place
+        torch.mm(X_rows[start:stop], X_rows[:stop].T, out=rows)
+        slopes = block[:stop - start, :stop]
+        torch.mm(A_rows[start:stop], A_rows[:stop].T, out=slopes)
+        rows.mul_(slopes)
+    return gram
+
+
+def _certified_full_rank(A: np.ndarray, X: np.ndarray, tol: float | None, device: torch.device) -> bool:
+    """Whether :func:`certify_positive_definite` proves ``A ∘ X`` of full column rank under the rule or ``tol``.
+
+    With the module's rule the columns are scaled to unit norm first (``a_n / ‖a_n‖`` and ``x_n / ‖x_n‖``, so
+    ``K`` has unit diagonal) and the threshold uses ``trace(K) = N ≥ λ_max``, which is never below the one
+    the rank-revealing path computes. With ``tol`` the threshold is ``tol²`` on the product as given.
+    """
+    n_rows, n_samples = A.shape[0] * X.shape[0], A.shape[1]
+    if n_samples > n_rows:
+        return False
+    if tol is None:
+        A, X = _unit_columns(A), _unit_columns(X)
+        if A is None or X is None:
+            return False
+    gram = _lower_gram(A, X, device)
+    threshold = gram_tolerance(float(gram.diagonal().sum()), n_rows, n_samples) if tol is None else tol ** 2
+    return certify_positive_definite(gram, threshold, overwrite=True)
+
+
+def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None, device=None,
+                    certificate: bool = True) -> int:
     """The numerical rank of ``A ∘ X`` (``A: (d1, N)``, ``X: (d0, N)``) without forming it.
 
+    With ``certificate`` (the default) a full column rank is first sought by
+    :func:`certify_positive_definite` on the lower triangle of the Gram matrix (``N³/3`` flops at
+    matrix-multiply speed, half the Gram's flops, memory ``N² · 8`` bytes plus one block); only when that
+    fails is the Gram matrix formed in full and decided by ``method``, with the same answer (see the
+    certificate's proof). ``certificate=False`` skips it.
     ``method="cholesky"`` (the default on the CPU) runs LAPACK's pivoted Cholesky ``dpstrf`` on the Gram
     matrix and stops at the first pivot below the threshold: ``N³/3`` flops at most, fewer when the rank is
     low. ``method="eigh"`` counts Gram eigenvalues above it (the default on a GPU ``device``). ``tol`` is a
@@ -214,6 +358,8 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
         raise ValueError("method 'cholesky' runs on the CPU only; use method='eigh' on a GPU device")
     if tol is not None and (not np.isfinite(tol) or tol < 0):
         raise ValueError(f"tol must be a non-negative finite number, got {tol!r}")
+    if certificate and _certified_full_rank(A, X, tol, device):
+        return n_samples
     gram = khatri_rao_gram(A, X, device=device)
     if tol is None:
         # The rank of A∘X is that of A∘X D for any invertible diagonal D: with the module's rule, scale every

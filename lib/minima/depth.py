@@ -18,7 +18,7 @@ Three routes to the same number (:func:`j_value`):
   as the growth of the projection when its block joins the earlier ones, with the same cut-off;
 * ``"kernel"`` (the default): kernel regression with the empirical tangent kernel ``K = J_θ J_θᵀ``
   (:func:`minima.derivatives.tangent_kernel`, formed without ``J_θ``), ``½‖(I − K K⁺) vec Y‖²``. Its rank is
-  decided by pivoted Cholesky on ``K`` with :mod:`minima.rank`'s rule (``σ > σ_max √(max(r, c) ε)``), which
+  decided by pivoted Cholesky on the smaller of ``K`` and ``J_θᵀ J_θ``, with :mod:`minima.rank`'s rule (``σ > σ_max √(max(r, c) ε)``), which
   agrees with the cut-off above whenever no singular value of ``J_θ`` lies between the two thresholds; at
   full row rank ``J(θ) = 0`` and ``J_θ`` is never formed.
 
@@ -126,29 +126,48 @@ def _j_sum(J: torch.Tensor, y: torch.Tensor, blocks: list[int]) -> float:
 
 
 def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters: int) -> float:
-    """``½‖(I − K K⁺) y‖²`` for the tangent kernel ``K = J Jᵀ``, its rank decided by pivoted Cholesky.
+    """``½‖(I − K K⁺) y‖²`` for the tangent kernel ``K = J Jᵀ``, its rank decided by Cholesky factorisations.
 
-    LAPACK ``dpstrf`` on ``K`` finds the rank ``r`` and ``r`` rows ``S`` of ``J`` that span its row space. If
-    ``r`` is the number of rows, ``J`` has full row rank and ``J(θ) = 0``: ``J`` is never formed. Otherwise the
-    column space of ``J`` is that of ``J Q_S``, ``Q_S`` an orthonormal basis of the rows ``S``: a matrix with
-    the condition of ``J``, not of ``K``, so the projection keeps ``J``'s accuracy.
+    LAPACK ``dpstrf`` runs on the smaller of ``K`` and ``C = Jᵀ J`` (the same non-zero eigenvalues, so the
+    same threshold; at full row rank ``J(θ) = 0`` and ``J`` is never formed) and finds the rank ``r`` and
+    ``r`` rows (of ``K``) or columns (of ``C``) of ``J`` that span its row or column space. The column space of ``J``
+    is then that of ``J Q_S`` (``Q_S`` an orthonormal basis of the rows ``S``) or of ``J[:, S]``: matrices
+    with the condition of ``J``, not of ``K``, so the projection keeps ``J``'s accuracy. ``J[:, S]`` is
+    orthonormalised by Cholesky QR twice (from ``dpstrf``'s own factor; orthogonal to ``1e-10`` or it is
+    redone by Householder QR).
     """
     factors = layer_factors(net, X)  # one forward and backward pass serves the kernel and, if needed, J
-    K = kernel_from_factors(factors)
-    n = K.shape[0]
-    largest = largest_eigenvalue(K)
+    n = y.shape[0]
+    wide = n_parameters >= n
+    if wide:
+        gram = kernel_from_factors(factors)  # (n, n)
+        G = None
+    else:
+        G, _ = matrix_from_factors(factors, net.outputs is not None)  # (Ω, n): column i is row i of J
+        gram = G @ G.T  # (Ω, Ω) = Jᵀ J
+    largest = largest_eigenvalue(gram)
     if largest <= 0.0:
         return 0.5 * float(y @ y)
     tolerance = gram_tolerance(largest, n_parameters, n)  # absolute, on the pivots (eigenvalue scale)
-    _, pivots, rank, info = scipy.linalg.lapack.dpstrf(K.cpu().numpy(), tol=tolerance, lower=1)
+    factor, pivots, rank, info = scipy.linalg.lapack.dpstrf(gram.cpu().numpy(), tol=tolerance, lower=1)
     if info < 0:
         raise RuntimeError(f"LAPACK dpstrf rejected argument {-info}")
-    if rank == n:
+    if wide and rank == n:
         return 0.0
-    G, _ = matrix_from_factors(factors, net.outputs is not None)  # (Ω, n): column i is row i of J
-    rows = torch.as_tensor(pivots[:rank] - 1, device=G.device)
-    row_space, _ = torch.linalg.qr(G[:, rows])  # (Ω, r)
-    basis, _ = torch.linalg.qr(G.T @ row_space)  # (n, r): the column space of J
+    if G is None:
+        G, _ = matrix_from_factors(factors, net.outputs is not None)
+    chosen = torch.as_tensor(pivots[:rank] - 1, device=G.device)
+    if wide:
+        row_space, _ = torch.linalg.qr(G[:, chosen])  # (Ω, r)
+        basis, _ = torch.linalg.qr(G.T @ row_space)  # (n, r): the column space of J
+    else:  # Cholesky QR twice of the chosen columns J_S, from dpstrf's factor of J_Sᵀ J_S: Q = J_S R⁻¹
+        leading = torch.from_numpy(np.tril(factor[:rank, :rank])).to(G.device)
+        basis = torch.linalg.solve_triangular(leading, G[chosen], upper=False).T  # (n, r)
+        again, failed = torch.linalg.cholesky_ex(basis.T @ basis)
+        basis = torch.linalg.solve_triangular(again, basis.T, upper=False).T
+        identity = torch.eye(rank, dtype=basis.dtype, device=basis.device)
+        if int(failed) or not float((basis.T @ basis - identity).abs().max()) < 1e-10:
+            basis, _ = torch.linalg.qr(G[chosen].T)  # J_S too ill-conditioned for Cholesky QR: Householder
     residual = y - basis @ (basis.T @ y)
     return 0.5 * float(residual @ residual)
 

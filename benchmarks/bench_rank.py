@@ -1,8 +1,8 @@
 """Rank of the Khatri–Rao product A∘X: `minima.rank` against the explicit product, side by side in one run.
 
 Part 1: N = 4096, d0 = d1 = 64 (so d0·d1 = N), A the leaky-ReLU pattern (ρ = 0.1) of random weights.
-Times `khatri_rao_rank(A, X)` (a Cholesky certificate of full rank on the Gram matrix, never forming A∘X) against the
-baseline `numpy.linalg.matrix_rank(scipy.linalg.khatri_rao(A, X))`, checks that the ranks agree, and
+Times `khatri_rao_rank(A, X)` (a Cholesky certificate of full rank on the Gram matrix, never forming
+A∘X) against the baseline `numpy.linalg.matrix_rank(scipy.linalg.khatri_rao(A, X))`, checks that the ranks agree, and
 prints the ratio.
 Part 2: the rank certificate at a Table-1-like MNIST geometry, N = 16,384, d0 = 784, d1 = 21 (Gaussian
 inputs of MNIST's dimension, ReLU patterns of random weights): time, peak memory, and the flops of forming
@@ -78,7 +78,8 @@ def main() -> None:
     least = (gram_flops / 2 + factor_flops) / (rate * 1e9)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     print(f"part 2: N = {n_samples}, d0 = {d0}, d1 = {d1} (d0·d1 = {d0 * d1}): rank {rank} "
-          f"({'full' if rank == n_samples else 'deficient'}) in {t_total:.1f} s (Gram alone {t_gram:.1f} s)")
+          f"({'full' if rank == n_samples else 'deficient'}) in {t_total:.1f} s (the whole Gram matrix, "
+          f"which only the fallback forms, alone {t_gram:.1f} s)")
     print(f"        flops: Gram {gram_flops / 1e12:.2f} T + factorisation {factor_flops / 1e12:.2f} T; "
           f"measured float64 matmul rate {rate:.0f} GFLOP/s -> {ideal:.1f} s at that rate; "
           f"time / that limit {t_total / ideal:.2f}; counting only the lower half of the Gram matrix, "

@@ -18,9 +18,9 @@ Three routes to the same number (:func:`j_value`):
   as the growth of the projection when its block joins the earlier ones, with the same cut-off;
 * ``"kernel"`` (the default): kernel regression with the empirical tangent kernel ``K = J_θ J_θᵀ``
   (:func:`minima.derivatives.tangent_kernel`, formed without ``J_θ``), ``½‖(I − K K⁺) vec Y‖²``. Its rank is
-  decided by pivoted Cholesky on the smaller of ``K`` and ``J_θᵀ J_θ``, with :mod:`minima.rank`'s rule (``σ > σ_max √(max(r, c) ε)``), which
-  agrees with the cut-off above whenever no singular value of ``J_θ`` lies between the two thresholds; at
-  full row rank ``J(θ) = 0`` and ``J_θ`` is never formed.
+  decided by pivoted Cholesky on the smaller of ``K`` and ``J_θᵀ J_θ``, with :mod:`minima.rank`'s rule
+  (``σ > σ_max √(max(r, c) ε)``), which agrees with the cut-off above whenever no singular value of ``J_θ``
+  lies between the two thresholds; at full row rank ``J(θ) = 0`` and ``J_θ`` is never formed.
 
 The last form is the bridge to chapter 6: ``J(θ)`` is the training residual of the neural-tangent-kernel
 regression at ``θ``. Since the network is positively homogeneous of degree ``H + 1`` in ``θ``,
@@ -130,9 +130,9 @@ def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters:
 
     LAPACK ``dpstrf`` runs on the smaller of ``K`` and ``C = Jᵀ J`` (the same non-zero eigenvalues, so the
     same threshold; at full row rank ``J(θ) = 0`` and ``J`` is never formed) and finds the rank ``r`` and
-    ``r`` rows (of ``K``) or columns (of ``C``) of ``J`` that span its row or column space. The column space of ``J``
-    is then that of ``J Q_S`` (``Q_S`` an orthonormal basis of the rows ``S``) or of ``J[:, S]``: matrices
-    with the condition of ``J``, not of ``K``, so the projection keeps ``J``'s accuracy. ``J[:, S]`` is
+    ``r`` rows (of ``K``) or columns (of ``C``) of ``J`` that span its row or column space. The column
+    space of ``J`` is then that of ``J Q_S`` (``Q_S`` an orthonormal basis of the rows ``S``) or of
+    ``J[:, S]``: matrices with the condition of ``J``, not of ``K``, so the projection keeps ``J``'s accuracy. ``J[:, S]`` is
     orthonormalised by Cholesky QR twice (from ``dpstrf``'s own factor; orthogonal to ``1e-10`` or it is
     redone by Householder QR).
     """

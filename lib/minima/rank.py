@@ -34,8 +34,8 @@ positive (:func:`count_clearly_positive`). This is :func:`gram_tolerance` applie
 **Full rank by certificate** (:func:`certify_positive_definite`). Most ranks asked for are full, and a
 full rank has a cheaper proof than a rank-revealing factorisation: one blocked, unpivoted Cholesky
 factorisation (which runs at matrix-multiply speed, unlike the mostly level-2 pivoted ``dpstrf``) of the
-shifted Gram matrix ``K − s·I``. :func:`khatri_rao_rank` tries it first and falls back to
-the rank-revealing path only when it fails, so its decision is the pivoted one's; the proof is in the
+shifted Gram matrix ``K − s·I``. :func:`khatri_rao_rank` tries it first and falls back to the
+rank-revealing path only when it fails, so its decision is the pivoted one's; the proof is in the
 certificate's docstring.
 """
 from __future__ import annotations
@@ -205,8 +205,9 @@ def certify_positive_definite(matrix, threshold: float, *, overwrite: bool = Fal
 
     ``matrix``: a symmetric ``(n, n)`` float64 NumPy array or tensor, on any device; only its lower
     triangle is read. It is factored in place when ``overwrite`` (its contents are then lost), else a copy:
-    by LAPACK ``dpotrf`` up to ``n = 8192`` on the CPU, else by a blocked factorisation in torch. ``threshold ≥ 0``. ``False`` means "not proved", not
-    "not positive definite": the caller decides such a matrix by a rank-revealing method.
+    by LAPACK ``dpotrf`` up to ``n = 8192`` on the CPU, else by a blocked factorisation in torch.
+    ``threshold ≥ 0``. ``False`` means "not proved", not "not positive definite": the caller decides such
+    a matrix by a rank-revealing method.
 
     **The proof.** Factor ``B = K − s·I`` with ``s = threshold + 2·margin`` and
     ``margin = (n + 2)·ε_mach·trace(K)``. If floating-point Cholesky runs to completion on ``B``, then

@@ -11,6 +11,11 @@
                            grade a folder of submitted student notebooks into a CSV of scores
     python3 dev.py report [--profile book|smoke|full]
                            print the reproduction report (every recorded claim) of the last build
+    python3 dev.py bench [--only NAME ...] [--quick] [--device cuda]
+                           run every benchmark and print one table (also _build/bench/benchmarks.json)
+    python3 dev.py gpu-check
+                           on a GPU machine: the GPU tests, the benchmarks and every page at full, timed,
+                           with peak GPU memory (_build/gpu-check/); without CUDA it says so and fails
 
 Both create the virtual environment ``.venv`` and install ``requirements.txt`` into it when it is
 missing or the requirements changed, then run inside it.
@@ -232,9 +237,19 @@ def grade() -> None:
     run([str(PYTHON), str(ROOT / "tools" / "assignments.py"), "grade", *sys.argv[2:]])
 
 
+def bench() -> None:
+    ensure_environment()
+    run([str(PYTHON), str(ROOT / "benchmarks" / "table.py"), *sys.argv[2:]], MINIMA_PROGRESS="0")
+
+
+def gpu_check() -> None:
+    ensure_environment()
+    run([str(PYTHON), str(ROOT / "tools" / "gpu_check.py"), *sys.argv[2:]], MINIMA_PROGRESS="0")
+
+
 if __name__ == "__main__":
     commands = {"book": book, "test": test, "lab": lab, "assignments": assignments, "grade": grade,
-                "report": report}
+                "report": report, "bench": bench, "gpu-check": gpu_check}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]]()

@@ -7,7 +7,8 @@ prints the ratio.
 Part 2: the rank certificate at a Table-1-like MNIST geometry, N = 16,384, d0 = 784, d1 = 21 (Gaussian
 inputs of MNIST's dimension, ReLU patterns of random weights): time, peak memory, and the flops of forming
 the Gram matrix and factoring it against the measured float64 matrix-multiply rate of this machine.
-Usage: ``python benchmarks/bench_rank.py [--skip-baseline] [--device cuda]``.
+Usage: ``python benchmarks/bench_rank.py [--skip-baseline] [--device cuda] [--part1 N d]
+[--part2 N d0 d1]``.
 """
 from __future__ import annotations
 
@@ -20,27 +21,13 @@ import scipy.linalg
 import torch
 
 from minima.rank import khatri_rao_gram, khatri_rao_rank
+from table import matmul_rate, record
 
 
 def pattern(rng, d0, d1, n_samples, rho):
     X = rng.standard_normal((d0, n_samples))
     A = np.where(rng.standard_normal((d1, d0)) @ X > 0, 1.0, rho)
     return A, X
-
-
-def matmul_rate(size: int = 2048, device: str = "cpu") -> float:
-    """Measured float64 matrix-multiply rate in GFLOP/s (best of three)."""
-    a = torch.randn(size, size, dtype=torch.float64, device=device)
-    best = float("inf")
-    for _ in range(3):
-        if device != "cpu":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        a @ a
-        if device != "cpu":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best / 1e9
 
 
 def timed(function):
@@ -53,23 +40,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-baseline", action="store_true", help="skip the slow explicit product in part 1")
     parser.add_argument("--device", default="cpu", help="cpu (pivoted Cholesky) or a GPU device (eigh)")
+    parser.add_argument("--part1", type=int, nargs=2, default=(4096, 64), metavar=("N", "D"),
+                        help="part 1's samples N and d0 = d1")
+    parser.add_argument("--part2", type=int, nargs=3, default=(16_384, 784, 21), metavar=("N", "D0", "D1"))
     args = parser.parse_args()
     device = torch.device(args.device)
     rng = np.random.default_rng(0)
     print(f"torch threads {torch.get_num_threads()}, device {device}")
 
-    A, X = pattern(rng, 64, 64, 4096, 0.1)
+    n1, d = args.part1
+    A, X = pattern(rng, d, d, n1, 0.1)
+    rate = matmul_rate(device=args.device)
     khatri_rao_rank(A[:, :512], X[:, :512], device=device)  # warm-up
     ours, t_ours = timed(lambda: khatri_rao_rank(A, X, device=device))
-    print(f"part 1: N = 4096, d0 = d1 = 64: khatri_rao_rank = {ours} in {t_ours:.2f} s")
+    print(f"part 1: N = {n1}, d0 = d1 = {d}: khatri_rao_rank = {ours} in {t_ours:.2f} s")
     if not args.skip_baseline:
         explicit, t_explicit = timed(lambda: int(np.linalg.matrix_rank(scipy.linalg.khatri_rao(A, X))))
         print(f"        numpy.linalg.matrix_rank(scipy.linalg.khatri_rao(A, X)) = {explicit} in {t_explicit:.2f} s")
         print(f"        same rank: {ours == explicit};  speed-up (baseline / ours): {t_explicit / t_ours:.1f}x")
+        record(f"khatri_rao_rank, N = {n1}, d0 = d1 = {d}", "matrix_rank(scipy.linalg.khatri_rao)",
+               baseline_s=t_explicit, ours_s=t_ours, goal=25.0, met=ours == explicit,
+               flops=2 * n1 ** 2 * 2 * d / 2 + n1 ** 3 / 3, gemm_gflops=rate,
+               note="" if ours == explicit else "ranks differ")
 
-    d0, d1, n_samples = 784, 21, 16_384
+    n_samples, d0, d1 = args.part2
     A, X = pattern(rng, d0, d1, n_samples, 0.0)
-    rate = matmul_rate(device=args.device)
     _, t_gram = timed(lambda: khatri_rao_gram(A, X, device=device))
     rank, t_total = timed(lambda: khatri_rao_rank(A, X, device=device))
     gram_flops = 2 * n_samples ** 2 * (d0 + d1)  # the whole Gram matrix; the certificate forms half of it
@@ -85,6 +80,10 @@ def main() -> None:
           f"time / that limit {t_total / ideal:.2f}; counting only the lower half of the Gram matrix, "
           f"{least:.1f} s and {t_total / least:.2f}")
     print(f"        peak resident memory {peak_gb:.1f} GB (budget 8 GB); time budget 60 s: ratio {t_total / 60:.2f}")
+    record(f"rank certificate, N = {n_samples}, d0 = {d0}, d1 = {d1}",
+           "its flops (whole Gram + Cholesky) at the measured matmul rate", baseline_s=ideal,
+           ours_s=t_total, goal=1.3, kind="budget", flops=gram_flops + factor_flops, gemm_gflops=rate,
+           met=peak_gb <= 8, note=f"peak {peak_gb:.1f} GB of 8")
 
 
 if __name__ == "__main__":

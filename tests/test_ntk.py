@@ -89,6 +89,22 @@ def test_training_with_the_tracker():
     assert history.loss[-1].lt(history.loss[0]).all()
 
 
+def test_tracker_in_blocks_of_units_records_what_one_block_records(monkeypatch):
+    """At full width the record works on blocks of units (memory); the blocks change only round-off."""
+    X, y = minima.data.unit_sphere_regression(4, 6, seed=1)
+    records = []
+    for elements in (2 ** 25, 7 * 2 * 6):  # one block; blocks of 7 units (of 50) for 2 members
+        monkeypatch.setattr(minima.ntk, "_RECORD_ELEMENTS", elements)
+        net = two_layer_network(4, 50, ensemble=2, seed=3)
+        tracker = GramDynamics(X, y, every=2)
+        minima.train(net, X, y, epochs=6, lr=0.3, optimizer="gd", normalization="half_sum", train_layers=[0],
+                     stop_at_zero=False, callbacks=[tracker])
+        records.append(tracker.values)
+    for name, value in records[0].items():
+        assert torch.allclose(records[1][name], value, rtol=1e-12, atol=1e-14), name
+    assert records[0]["flip_fraction"][-1].gt(0).any()  # the flips are counted in both
+
+
 def test_theory_numbers_and_bad_input():
     assert theory_width(100, 0.5, 0.1) == pytest.approx(100 ** 6 / (0.5 ** 4 * 1e-3))
     assert theory_step_size(100, 0.5) == pytest.approx(5e-5)

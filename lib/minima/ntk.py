@@ -155,6 +155,14 @@ def two_layer_network(d: int, m: int, *, ensemble: int = 1, seed: int | None = N
     return LeakyReLUNet.from_weights(weights, 0.0)
 
 
+_RECORD_ELEMENTS = 2 ** 25  # GramDynamics works on (R, units, N) blocks of at most this many numbers
+
+
+def _blocks(size: int, block: int) -> list[slice]:
+    """``range(size)`` cut into consecutive slices of at most ``block``."""
+    return [slice(start, min(start + block, size)) for start in range(0, size, block)]
+
+
 class GramDynamics:
     """Callback for :func:`minima.train`: what Du et al.'s proof watches, every ``every`` epochs.
 
@@ -201,21 +209,37 @@ class GramDynamics:
 
     @torch.no_grad()
     def _record(self, epoch: int, net: LeakyReLUNet) -> None:
-        W, z = net.weights[0].detach(), net.weights[1].detach()
-        pre = torch.matmul(W, self._X)  # (R, m, N): one product serves outputs, pattern and H
-        pattern = pre >= 0
-        residual = _output_layer(z, leaky_relu(pre, 0.0)) - self._y  # u(k) − y, (R, N)
-        indicator = pattern.to(W.dtype)
-        H = _gram_from_counts(self._X, indicator.transpose(1, 2) @ indicator, W.shape[1])
-        gradients = z.unsqueeze(-1) * torch.matmul(indicator * residual.unsqueeze(1), self._X.T)
+        W, z = net.weights[0].detach(), net.weights[1].detach()  # (R, m, d), (R, m)
+        members, m, N = W.shape[0], W.shape[1], self._X.shape[1]
+        block = max(1, _RECORD_ELEMENTS // (members * N))  # units a block: (R, block, N) ≤ 2²⁵ numbers
+        pattern = torch.empty(members, m, N, dtype=torch.bool, device=W.device)
+        counts = torch.zeros(members, N, N, dtype=W.dtype, device=W.device)
+        outputs = torch.zeros(members, N, dtype=W.dtype, device=W.device)
+        flips = torch.zeros(members, dtype=W.dtype, device=W.device)
+        for units in _blocks(m, block):  # one product a block serves outputs, pattern and H
+            pre = torch.matmul(W[:, units], self._X)  # (R, b, N)
+            pattern[:, units] = pre >= 0
+            indicator = pattern[:, units].to(W.dtype)
+            outputs += _output_layer(z[:, units], leaky_relu(pre, 0.0))
+            counts += indicator.transpose(1, 2) @ indicator
+            flips += (pattern[:, units] != self._pattern0[:, units]).to(W.dtype).sum(dim=(1, 2))
+        residual = outputs - self._y  # u(k) − y, (R, N)
+        H = _gram_from_counts(self._X, counts, m)
+        rows = max(1, _RECORD_ELEMENTS // (members * W.shape[2]))
+        movement = torch.cat([(W[:, units] - self._W0[:, units]).norm(dim=-1) for units in _blocks(m, rows)],
+                             dim=1)  # ‖w_r(k) − w_r(0)‖, (R, m)
+        gradient_norm = torch.cat([
+            (z[:, units].unsqueeze(-1) * torch.matmul(pattern[:, units].to(W.dtype) * residual.unsqueeze(1),
+                                                      self._X.T)).norm(dim=-1)
+            for units in _blocks(m, block)], dim=1)  # ‖∂L/∂w_r‖, (R, m)
         values = {
-            "outputs": residual + self._y,
+            "outputs": outputs,
             "residual_norm": residual.norm(dim=-1),
-            "weight_movement": (W - self._W0).norm(dim=-1).max(dim=-1).values,
-            "flip_fraction": (pattern != self._pattern0).to(W.dtype).mean(dim=(1, 2)),
+            "weight_movement": movement.max(dim=-1).values,
+            "flip_fraction": flips / (m * N),
             "gram_change": torch.linalg.eigvalsh(H - self._H0).abs().max(dim=-1).values,
             "gram_min_eigenvalue": torch.linalg.eigvalsh(H)[..., 0],
-            "max_neuron_gradient": gradients.norm(dim=-1).max(dim=-1).values,
+            "max_neuron_gradient": gradient_norm.max(dim=-1).values,
         }
         for name, value in values.items():
             self._records[name].append(value)

@@ -60,6 +60,16 @@ def test_j_equals_the_loss_at_a_planted_minimum():
     assert j_value(weights, X, planted.y, rho=0.2, method="sum") == pytest.approx(loss, rel=1e-10)
 
 
+@pytest.mark.parametrize("widths, m", [((4, 6, 5), 30), ((3, 2, 2), 40), ((4, 3), 12)])
+def test_the_full_rank_certificate_decides_as_pivoted_cholesky(widths, m, monkeypatch):
+    """With as many parameters as rows, J(θ) is the same whether the certificate or dpstrf decides."""
+    net, X, Y = _setting(widths, None, m, 0.2, 5)
+    certified = j_value(net, X, Y)
+    monkeypatch.setattr(minima.depth, "certify_positive_definite", lambda matrix, threshold: False)
+    assert j_value(net, X, Y) == pytest.approx(certified, rel=1e-10, abs=1e-14)
+    assert certified == pytest.approx(j_value(net, X, Y, method="svd"), rel=1e-8, abs=1e-12)
+
+
 def test_bad_input():
     net, X, Y = _setting((3, 4), None, 10, 0.0, 0)
     with pytest.raises(ValueError, match="method"):

@@ -35,7 +35,7 @@ import torch
 from ._checks import check_targets
 from .derivatives import gradient_matrix, kernel_from_factors, layer_factors, matrix_from_factors, single_member
 from .models import LeakyReLUNet, check_weights
-from .rank import gram_tolerance, largest_eigenvalue
+from .rank import certify_positive_definite, gram_tolerance, largest_eigenvalue
 
 __all__ = ["network_from_weights", "parameter_jacobian", "khk_cutoff", "j_value", "METHODS"]
 
@@ -128,13 +128,17 @@ def _j_sum(J: torch.Tensor, y: torch.Tensor, blocks: list[int]) -> float:
 def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters: int) -> float:
     """``½‖(I − K K⁺) y‖²`` for the tangent kernel ``K = J Jᵀ``, its rank decided by Cholesky factorisations.
 
-    LAPACK ``dpstrf`` runs on the smaller of ``K`` and ``C = Jᵀ J`` (the same non-zero eigenvalues, so the
-    same threshold; at full row rank ``J(θ) = 0`` and ``J`` is never formed) and finds the rank ``r`` and
+    With at least as many parameters as rows, an unpivoted Cholesky of ``K`` shifted by the threshold first
+    certifies full row rank (:func:`minima.rank.certify_positive_definite`: the same decision). Otherwise,
+    or when it fails, LAPACK ``dpstrf`` runs on the smaller of ``K`` and ``C = Jᵀ J`` (the same non-zero
+    eigenvalues, so the same threshold; at full row rank ``J(θ) = 0`` and ``J`` is never formed) and finds the rank ``r`` and
     ``r`` rows (of ``K``) or columns (of ``C``) of ``J`` that span its row or column space. The column
     space of ``J`` is then that of ``J Q_S`` (``Q_S`` an orthonormal basis of the rows ``S``) or of
-    ``J[:, S]``: matrices with the condition of ``J``, not of ``K``, so the projection keeps ``J``'s accuracy. ``J[:, S]`` is
-    orthonormalised by Cholesky QR twice (from ``dpstrf``'s own factor; orthogonal to ``1e-10`` or it is
-    redone by Householder QR).
+    ``J[:, S]``: matrices with the condition of ``J``, not of ``K``, so the projection keeps ``J``'s
+    accuracy. ``J[:, S]`` is orthonormalised by Cholesky QR twice: ``Q₁ = J_S L⁻ᵀ`` from ``dpstrf``'s own
+    factor ``L``, then ``M = Q₁ᵀ Q₁ = R₂ᵀ R₂`` and the projection ``Q₁ M⁻¹ Q₁ᵀ y``, which is ``Q₂ Q₂ᵀ y``
+    for ``Q₂ = Q₁ R₂⁻¹`` without forming ``Q₂``; when ``‖M − I‖₂ > ½`` (bounded by ``r·max|M − I|``),
+    Householder QR of ``J_S`` instead.
     """
     factors = layer_factors(net, X)  # one forward and backward pass serves the kernel and, if needed, J
     n = y.shape[0]
@@ -149,6 +153,8 @@ def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters:
     if largest <= 0.0:
         return 0.5 * float(y @ y)
     tolerance = gram_tolerance(largest, n_parameters, n)  # absolute, on the pivots (eigenvalue scale)
+    if wide and certify_positive_definite(gram, tolerance):
+        return 0.0  # λ_min(K) > tolerance: every pivot passes too, full row rank (minima.rank)
     factor, pivots, rank, info = scipy.linalg.lapack.dpstrf(gram.cpu().numpy(), tol=tolerance, lower=1)
     if info < 0:
         raise RuntimeError(f"LAPACK dpstrf rejected argument {-info}")
@@ -160,14 +166,17 @@ def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters:
     if wide:
         row_space, _ = torch.linalg.qr(G[:, chosen])  # (Ω, r)
         basis, _ = torch.linalg.qr(G.T @ row_space)  # (n, r): the column space of J
-    else:  # Cholesky QR twice of the chosen columns J_S, from dpstrf's factor of J_Sᵀ J_S: Q = J_S R⁻¹
+    else:  # Cholesky QR twice of the chosen columns J_S, from dpstrf's factor L of J_Sᵀ J_S
         leading = torch.from_numpy(np.tril(factor[:rank, :rank])).to(G.device)
-        basis = torch.linalg.solve_triangular(leading, G[chosen], upper=False).T  # (n, r)
-        again, failed = torch.linalg.cholesky_ex(basis.T @ basis)
-        basis = torch.linalg.solve_triangular(again, basis.T, upper=False).T
-        identity = torch.eye(rank, dtype=basis.dtype, device=basis.device)
-        if int(failed) or not float((basis.T @ basis - identity).abs().max()) < 1e-10:
-            basis, _ = torch.linalg.qr(G[chosen].T)  # J_S too ill-conditioned for Cholesky QR: Householder
+        first = torch.linalg.solve_triangular(leading, G[chosen], upper=False)  # (r, n): Q₁ᵀ = L⁻¹ J_Sᵀ
+        overlap = first @ first.T  # M = Q₁ᵀ Q₁ = R₂ᵀ R₂, the second pass; Q₂ Q₂ᵀ = Q₁ M⁻¹ Q₁ᵀ
+        second, failed = torch.linalg.cholesky_ex(overlap)
+        loss = rank * float((overlap - torch.eye(rank, dtype=G.dtype, device=G.device)).abs().max())
+        if not int(failed) and loss <= 0.5:  # ‖M − I‖₂ ≤ ½: cond(M) ≤ 3, the projection is accurate
+            coefficients = torch.cholesky_solve((first @ y).unsqueeze(1), second).squeeze(1)
+            residual = y - first.T @ coefficients
+            return 0.5 * float(residual @ residual)
+        basis, _ = torch.linalg.qr(G[chosen].T)  # J_S too ill-conditioned for Cholesky QR: Householder
     residual = y - basis @ (basis.T @ y)
     return 0.5 * float(residual @ residual)
 

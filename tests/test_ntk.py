@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import minima
 from minima.ntk import (GramDynamics, empirical_gram, limit_gram, limit_gram_standard_error, linearized_prediction,
-                        min_eigenvalue, theory_step_size, theory_width, two_layer_network)
+                        min_eigenvalue, proof_width, theory_step_size, theory_width, two_layer_network)
 
 
 def _jacobian_gram(net, X):
@@ -103,6 +103,70 @@ def test_tracker_in_blocks_of_units_records_what_one_block_records(monkeypatch):
     for name, value in records[0].items():
         assert torch.allclose(records[1][name], value, rtol=1e-12, atol=1e-14), name
     assert records[0]["flip_fraction"][-1].gt(0).any()  # the flips are counted in both
+
+
+def _neural_tangents_relu_kernels(X, first_std):
+    """neural-tangents' analytic NNGP and NTK of bias-free ``Dense(m, W_std=first_std) → Relu →
+    Dense(1, W_std=1)``, re-derived in numpy from its layer recursions (Lee et al. 2019, Arora et al. 2019):
+    ``Dense`` maps a covariance ``Σ`` to ``W_std² Σ / fan_in`` and the NTK to ``W_std² Θ / fan_in + that``;
+    ``Relu`` maps them by the arc-cosine kernels of degree 1 (``Σ``) and 0 (the derivative, ``Σ̇``), and
+    ``Θ ↦ Σ̇ ⊙ Θ``."""
+    X = np.asarray(X, dtype=np.float64)
+    sigma = first_std ** 2 * (X.T @ X) / X.shape[0]  # first Dense: NNGP = NTK
+    theta = sigma.copy()
+    scale = np.sqrt(np.outer(np.diag(sigma), np.diag(sigma)))
+    angle = np.arccos(np.clip(sigma / scale, -1.0, 1.0))
+    np.fill_diagonal(angle, 0.0)  # an input with itself; arccos(1 − ε) would be √(2ε), not 0
+    relu = scale * (np.sin(angle) + (np.pi - angle) * np.cos(angle)) / (2 * np.pi)  # E relu(u) relu(v)
+    step = (np.pi - angle) / (2 * np.pi)  # E 1{u > 0} 1{v > 0}
+    nngp = relu  # the readout Dense(1, W_std=1) over a fan-in of 1 unit of ``relu`` scale
+    ntk = relu + step * theta
+    return nngp, ntk
+
+
+def test_limit_gram_is_neural_tangents_ntk_minus_its_nngp():
+    """The module's mapping: with ``W_std = √d`` on the first layer, ``H∞ = Θ − NNGP``, and Du's time is
+    neural-tangents' time over N (its loss is ``‖f − y‖²/(2N)``, so its flow is ``df/dt = −Θ(f − y)/N``)."""
+    X, y = minima.data.unit_sphere_regression(6, 9, seed=4)
+    nngp, ntk = _neural_tangents_relu_kernels(X.numpy(), first_std=math.sqrt(6))
+    H = limit_gram(X).numpy()
+    np.testing.assert_allclose(ntk - nngp, H, rtol=0, atol=1e-14)
+    assert np.all(np.linalg.eigvalsh(nngp) > 0)  # Θ = H∞ + NNGP differs from H∞ by a positive kernel
+    u0 = torch.zeros(9, dtype=torch.float64)
+    times = torch.tensor([0.0, 0.5, 2.0], dtype=torch.float64)
+    n = X.shape[1]
+    values, vectors = np.linalg.eigh(H)
+    for t, du in zip(times.numpy(), linearized_prediction(H, u0, y, times)):
+        # neural-tangents' gradient_descent_mse with kernel H at its time n·t: y + e^{−H (n t)/n}(f0 − y)
+        nt = y.numpy() + vectors @ (np.exp(-values * (n * t) / n) * (vectors.T @ (u0 - y).numpy()))
+        np.testing.assert_allclose(du.numpy(), nt, rtol=0, atol=1e-13)
+
+
+def test_limit_gram_is_accurate_for_equal_and_nearly_parallel_inputs():
+    """arccos(x_iᵀx_j) would put √(2ε) ≈ 2e-8 into θ_ii; the angle from distances keeps H∞_ii = ½."""
+    X, _ = minima.data.unit_sphere_regression(7, 30, seed=8)
+    H = limit_gram(X)
+    assert float((H.diagonal() - 0.5).abs().max()) < 1e-14
+    x = X[:, :1]
+    tilted = x + 1e-9 * X[:, 1:2]
+    tilted = tilted / tilted.norm()
+    pair = limit_gram(torch.cat([x, x, tilted], dim=1))
+    assert torch.equal(pair[0], pair[1])  # an input twice: two equal rows, λ0 = 0 exactly in exact arithmetic
+    angle = float(torch.linalg.norm(x - tilted))  # ≈ the angle, to O(θ³)
+    assert float(pair[0, 2]) == pytest.approx(float(x.T @ tilted) * (math.pi - angle) / (2 * math.pi), abs=1e-15)
+
+
+def test_proof_width_follows_the_proof_and_its_order():
+    y = torch.ones(10, dtype=torch.float64)
+    delta = 0.3 / 3
+    radius = math.sqrt(2 * math.pi) * delta * 0.2 / (16 * 10 ** 2)
+    expected = 16 * 10 * ((10 + 5) / delta) / (0.2 ** 2 * radius ** 2)
+    assert proof_width(y, 0.2, 0.3) == pytest.approx(expected, rel=1e-12)
+    ratio = proof_width(torch.ones(20, dtype=torch.float64), 0.1, 0.05) / proof_width(y, 0.2, 0.3)
+    assert ratio == pytest.approx(2 ** 6 * 2 ** 4 * 6 ** 3, rel=1e-12)  # n⁶ / (λ0⁴ δ³) with ‖y‖² ∝ n
+    for bad in (dict(y=torch.ones(0)), dict(lambda0=0.0), dict(delta=1.0)):
+        with pytest.raises(ValueError, match="y|lambda0|delta"):
+            proof_width(**{**dict(y=y, lambda0=0.2, delta=0.3), **bad})
 
 
 def test_theory_numbers_and_bad_input():

@@ -34,7 +34,7 @@ from .device import torch_generator
 from .models import LeakyReLUNet, _output_layer, leaky_relu
 
 __all__ = ["limit_gram", "limit_gram_standard_error", "empirical_gram", "min_eigenvalue", "two_layer_network",
-           "GramDynamics", "linearized_prediction", "theory_width", "theory_step_size"]
+           "GramDynamics", "linearized_prediction", "theory_width", "proof_width", "theory_step_size"]
 
 UNIT_NORM_TOLERANCE = 1e-6
 """How far from 1 a column norm may be where a closed form needs unit-norm inputs."""
@@ -62,16 +62,25 @@ def _unit_columns(X) -> torch.Tensor:
 
 
 def _angles(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x_iᵀx_j`` and the angle ``θ_ij = 2 atan2(‖x_i − x_j‖, ‖x_i + x_j‖)`` of unit columns, ``(N, N)`` each.
+
+    The angle from distances, not ``arccos x_iᵀx_j``: near ``±1`` the arc cosine turns a rounding error ``ε``
+    of the inner product into ``√(2ε)`` (``2·10⁻⁸`` for ``θ_ii``), while the distances keep the angle of
+    equal or nearly parallel inputs accurate (exactly 0 for an input with itself).
+    """
     inner = (X.T @ X).clamp(-1.0, 1.0)
-    return inner, torch.arccos(inner)
+    columns = X.T.contiguous()
+    apart = torch.cdist(columns, columns, compute_mode="donot_use_mm_for_euclid_dist")
+    together = torch.cdist(columns, -columns, compute_mode="donot_use_mm_for_euclid_dist")
+    return inner, 2 * torch.atan2(apart, together)
 
 
 def limit_gram(X) -> torch.Tensor:
     """``H∞ = E_{w~N(0,I)}[x_iᵀx_j 1{wᵀx_i ≥ 0, wᵀx_j ≥ 0}]`` in closed form, ``(N, N)`` float64.
 
     ``X: (d, N)`` with unit-norm columns. ``P(wᵀx_i ≥ 0, wᵀx_j ≥ 0) = (π − θ_ij)/(2π)`` for the angle ``θ_ij``
-    between the two inputs, so ``H∞_ij = x_iᵀx_j (π − arccos x_iᵀx_j) / (2π)`` (Du et al., Assumption 3.1).
-    Chapter 6.
+    between the two inputs, so ``H∞_ij = x_iᵀx_j (π − arccos x_iᵀx_j) / (2π)`` (Du et al., Assumption 3.1),
+    the angle computed from the inputs' distances (accurate for nearly parallel inputs). Chapter 6.
     """
     inner, theta = _angles(_unit_columns(X))
     return inner * (math.pi - theta) / (2 * math.pi)
@@ -246,6 +255,13 @@ class GramDynamics:
         self._epochs.append(epoch + 1)
 
     @property
+    def initial_gram(self) -> torch.Tensor:
+        """``H(0)`` of each member, ``(R, N, N)`` on the CPU (Lemma 3.1 compares it with ``H∞``)."""
+        if not self._epochs:
+            raise ValueError("nothing recorded yet: pass the tracker to train(callbacks=[...]) first")
+        return self._H0.cpu()
+
+    @property
     def steps(self) -> torch.Tensor:
         """The number ``k`` of gradient steps taken at each record, ``(T,)``: 0 for the initial state."""
         return torch.tensor(self._epochs)
@@ -292,6 +308,30 @@ def theory_width(n_samples: int, lambda0: float, delta: float) -> float:
     lambda0 = check_real("lambda0", lambda0, low=0.0, low_open=True)
     delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     return n_samples ** 6 / (lambda0 ** 4 * delta ** 3)
+
+
+def proof_width(y, lambda0: float, delta: float) -> float:
+    """The width at which the proof of Theorem 4.1 closes, with the proof's own constants. Chapter 6.
+
+    ``y: (N,)`` the labels; the result holds with probability ``≥ 1 − δ``, a union bound over three events
+    of probability ``≥ 1 − δ/3`` each (``δ′ = δ/3`` below). Lemma 3.1: ``λ_min(H(0)) ≥ ¾λ0``. Lemma 3.2:
+    ``‖H − H(0)‖₂ < λ0/4`` for every ``W`` with ``‖w_r − w_r(0)‖ ≤ R = √(2π) δ′ λ0 / (16 N²)``
+    (anti-concentration ``P(|w_r(0)ᵀx_i| < R) ≤ 2R/√(2π)``, Markov's inequality on
+    ``Σ_ij |H_ij − H_ij(0)|``, then ``‖·‖₂ ≤ ‖·‖_F``). Markov on ``E‖y − u(0)‖² = ‖y‖² + N/2``
+    (``E u_i(0)² = ½`` for unit inputs): ``‖y − u(0)‖² ≤ (‖y‖² + N/2)/δ′``. Corollary 4.1: the weights
+    move at most ``R′ = 4√N ‖y − u(0)‖ / (√m λ0)``, so ``R′ < R`` for
+    ``m > 16 N (‖y‖² + N/2) / (δ′ λ0² R²)``, which is returned: ``∝ N⁶ / (λ0⁴ δ³)`` for ``‖y‖² ∝ N``.
+    Lemma 3.1's own width condition (Hoeffding, ``∝ N² log(N/δ)/λ0²``) is far smaller.
+    """
+    y = _as_tensor("y", y, 1)
+    if y.numel() == 0:
+        raise ValueError("y must hold at least one label")
+    lambda0 = check_real("lambda0", lambda0, low=0.0, low_open=True)
+    delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True) / 3
+    n_samples = y.numel()
+    radius = math.sqrt(2 * math.pi) * delta * lambda0 / (16 * n_samples ** 2)
+    initial_error = (float(y.double().pow(2).sum()) + n_samples / 2) / delta
+    return 16 * n_samples * initial_error / (lambda0 ** 2 * radius ** 2)
 
 
 def theory_step_size(n_samples: int, lambda0: float) -> float:

@@ -3,6 +3,8 @@ notebooks (otter-grader), the reference solutions graded full, empty stubs grade
 wrong answers rejected, and grading that survives a loop, an error or a deleted variable."""
 from __future__ import annotations
 
+import ast
+import builtins
 import copy
 import csv
 import math
@@ -21,6 +23,7 @@ from minima.exercises import EXERCISES, Verdict, check
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import assignments  # noqa: E402
+from dev import notebooks_in_toc  # noqa: E402
 
 CHAPTERS = assignments.chapters_in_toc()
 
@@ -185,3 +188,44 @@ def test_grading_survives_loops_errors_and_deleted_variables(generated, tmp_path
 def test_exercise_data_rejects_unknown_labels():
     with pytest.raises(ValueError, match="label"):
         minima.exercises.exercise_data("ex-mystery-bias")  # an exercise without fixed data
+
+
+def _bound_names(tree) -> set[str]:
+    """Every name a piece of code binds: imports, assignments, loop targets, functions, arguments."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
+
+
+PAGES_WITH_SOLUTIONS = [page for page in notebooks_in_toc()
+                        if ":::{solution}" in (ROOT / f"{page}.md").read_text()]
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_SOLUTIONS)
+def test_every_solution_runs_as_printed_in_its_page(page):
+    """A reader copies a solution block into the page's kernel: every name it uses must be bound by the
+    block itself or by the page, and the block must run with nothing but the page's imports."""
+    import jupytext
+
+    text = (ROOT / f"{page}.md").read_text()
+    cells = [cell.source for cell in jupytext.read(ROOT / f"{page}.md").cells if cell.cell_type == "code"]
+    page_names = set().union(*(_bound_names(ast.parse(source)) for source in cells))
+    imports = "\n".join(ast.unparse(node) for source in cells for node in ast.parse(source).body
+                        if isinstance(node, (ast.Import, ast.ImportFrom)))
+    blocks = [(match["label"], block["code"]) for match in assignments.SOLUTION.finditer(text)
+              for block in assignments.PYTHON.finditer(match["body"])]
+    assert blocks, f"{page} has solutions but no python block in them"
+    for label, code in blocks:
+        tree = ast.parse(code)
+        used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        unbound = used - _bound_names(tree) - set(dir(builtins)) - page_names
+        assert not unbound, f"{page}, solution {label} uses {sorted(unbound)}, which the page never defines"
+        exec(compile(imports + "\n" + code, f"{page}:{label}", "exec"), {})  # only the page's imports

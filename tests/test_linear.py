@@ -6,7 +6,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import minima
-from minima.linear import critical_point_kind, global_minimum, least_squares_fit, rank_restricted_descent
+from minima.linear import (critical_point_kind, global_minimum, least_squares_fit, newton_refine,
+                           rank_restricted_descent)
 
 
 def _data(d0, dy, m, seed=0):
@@ -67,6 +68,40 @@ def test_the_origin_is_a_saddle_of_each_kind():
     assert moving.verdict == "not critical"
     with pytest.raises(ValueError, match="weights"):
         critical_point_kind([torch.zeros(1, 4, 3), torch.zeros(1, 2, 4)], X, Y)
+
+
+def test_the_tolerances_are_the_documented_ones():
+    """Loss: ``L − L* ≤ loss_tolerance · max(1, ½‖Y‖²)``; gradient: ``≤ gradient_tolerance · max(1, ‖Y Xᵀ‖)``."""
+    X, Y = _data(3, 2, 20)
+    Y = Y / (2 * float(Y.norm()))  # ½‖Y‖² < 1: the loss scale is 1
+    deep = [torch.zeros(4, 3, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64),
+            torch.zeros(2, 4, dtype=torch.float64)]
+    excess = critical_point_kind(deep, X, Y).loss - global_minimum(X, Y, [4, 4])
+    assert critical_point_kind(deep, X, Y, loss_tolerance=excess / 0.75).verdict == "global minimum"
+    assert critical_point_kind(deep, X, Y, loss_tolerance=excess / 1.25).verdict != "global minimum"
+    X, Y = _data(3, 2, 20)
+    moved = [torch.full((4, 3), 0.1, dtype=torch.float64), torch.full((2, 4), 0.1, dtype=torch.float64)]
+    norm = critical_point_kind(moved, X, Y).gradient_norm
+    scale = max(1.0, float(np.linalg.norm(Y.numpy() @ X.numpy().T)))
+    assert critical_point_kind(moved, X, Y, gradient_tolerance=1.01 * norm / scale).verdict != "not critical"
+    assert critical_point_kind(moved, X, Y, gradient_tolerance=0.99 * norm / scale).verdict == "not critical"
+
+
+def test_newton_refine_shrinks_the_gradient_where_the_loss_is_flat():
+    """Within 1e-9 of the minimum the loss cannot tell a step's progress from round-off; the gradient can."""
+    X, Y = _data(4, 3, 40)
+    fit = Y.numpy() @ np.linalg.pinv(X.numpy())  # R = Y X⁺, then its best rank-2 part as W2 W1
+    U, singular, Vt = np.linalg.svd(fit @ X.numpy(), full_matrices=False)
+    best = U[:, :2] * singular[:2] @ Vt[:2] @ np.linalg.pinv(X.numpy())
+    U, singular, Vt = np.linalg.svd(best)
+    W1 = torch.from_numpy(np.sqrt(singular[:2])[:, None] * Vt[:2])
+    W2 = torch.from_numpy(U[:, :2] * np.sqrt(singular[:2]))
+    generator = torch.Generator().manual_seed(3)
+    start = [w + 1e-9 * torch.randn(w.shape, generator=generator, dtype=torch.float64) for w in (W1, W2)]
+    before = critical_point_kind(start, X, Y)
+    after = critical_point_kind(newton_refine(start, X, Y), X, Y)
+    assert abs(before.loss - before.global_minimum) < 1e-12 * before.loss  # flat to round-off already
+    assert before.gradient_norm > 1e-9 and after.gradient_norm < 1e-12 and after.verdict == "global minimum"
 
 
 def test_sgd_with_momentum_equals_torch_optim_sgd():

@@ -100,10 +100,12 @@ def critical_point_kind(weights, X, Y, *, gradient_tolerance: float = 1e-8,
     """Classify the point ``weights = [W_1, …, W_{H+1}]`` of a deep linear network's loss on ``(X, Y)``.
 
     The gradient and Hessian of ``L = ½‖Ŷ − Y‖_F²`` come from :mod:`minima.derivatives` (float64). The point
-    is critical when ``‖∇L‖ ≤ gradient_tolerance · max(1, ‖Y‖_F²)``; a global minimum when moreover
-    ``L − L* ≤ loss_tolerance · max(1, ½‖Y‖_F²)``; otherwise the Hessian decides (negative eigenvalues beyond
-    round-off, by :mod:`minima.rank`'s rule). Kawaguchi's Corollary 2.4: at ``W = 0`` with ``H ≥ 2`` the
-    Hessian is zero, a saddle with no negative direction. Chapter 5.
+    is critical when ``‖∇L‖ ≤ gradient_tolerance · max(1, ‖Y Xᵀ‖_F)``, the scale of a gradient (``Y Xᵀ`` is
+    the gradient of ``L`` in the product ``R = W_{H+1} ⋯ W_1`` at ``R = 0``); a global minimum when moreover
+    ``L − L* ≤ loss_tolerance · max(1, ½‖Y‖_F²)``, the scale of a loss; otherwise the Hessian decides
+    (negative eigenvalues beyond round-off, by :mod:`minima.rank`'s rule). Kawaguchi's Corollary 2.4: at
+    ``W = 0`` with ``H ≥ 2`` the gradient and the Hessian are zero, and when ``X Yᵀ ≠ 0`` that point is a
+    saddle with no negative direction. Chapter 5.
     """
     net = _linear_network(weights)
     X, Y = _pair(X, Y)
@@ -120,10 +122,11 @@ def critical_point_kind(weights, X, Y, *, gradient_tolerance: float = 1e-8,
     eigenvalues = torch.linalg.eigvalsh(hessian)
     tolerance = eigenvalue_tolerance(eigenvalues, X.shape[1]) if float(eigenvalues.abs().max()) > 0 else 0.0
     negative = int((eigenvalues < -tolerance).sum())
-    scale = max(1.0, float(np.sum(Y ** 2)))
-    if float(gradient.norm()) > gradient_tolerance * scale:
+    gradient_scale = max(1.0, float(np.linalg.norm(Y @ X.T)))
+    loss_scale = max(1.0, 0.5 * float(np.sum(Y ** 2)))
+    if float(gradient.norm()) > gradient_tolerance * gradient_scale:
         verdict = "not critical"
-    elif loss - best <= loss_tolerance * scale / 2:
+    elif loss - best <= loss_tolerance * loss_scale:
         verdict = "global minimum"
     elif negative:
         verdict = "saddle with a negative direction"
@@ -163,8 +166,10 @@ def newton_refine(weights, X, Y, *, steps: int = 10) -> list[torch.Tensor]:
     The minima of a deep linear network are not isolated (``W_{l+1} W_l = (W_{l+1} C)(C⁻¹ W_l)``), so the
     Hessian is singular there; each step ``−H⁺ ∇L`` uses only its eigenvalues above ``10⁻¹⁰ max|λ|``
     (positive ones: a step along negative curvature would aim at a saddle). A step is taken only if it
-    does not raise the loss, halving it up to 30 times; the loop ends when no step helps. Near a minimum
-    this converges quadratically, to round-off, where gradient descent is only linear. Returns the new
+    lowers the loss or, where the loss is flat to its round-off (``64 ε L``), lowers ``‖∇L‖``; it is halved
+    up to 30 times, and the loop ends when no step helps. Near a minimum the loss resolves the distance
+    to the minimum only to about ``√(ε L / λ)``, so the gradient criterion carries the last steps. This
+    converges quadratically, to round-off, where gradient descent is only linear. Returns the new
     weights ``[W_1, …, W_{H+1}]`` (float64). Chapter 5.
     """
     net = _linear_network(weights)
@@ -177,6 +182,9 @@ def newton_refine(weights, X, Y, *, steps: int = 10) -> list[torch.Tensor]:
     def loss_of(candidate):
         return float(half_squared_error(LeakyReLUNet.from_weights(candidate, 1.0)(Xt).detach(), Yt)[0])
 
+    def gradient_of(candidate):
+        return loss_gradient(LeakyReLUNet.from_weights(candidate, 1.0), Xt, Yt, normalization="half_sum")
+
     loss = loss_of(current)
     for _ in range(steps):
         point = LeakyReLUNet.from_weights(current, 1.0)
@@ -185,16 +193,16 @@ def newton_refine(weights, X, Y, *, steps: int = 10) -> list[torch.Tensor]:
         keep = eigenvalues > 1e-10 * float(eigenvalues.abs().max())
         direction = vectors[:, keep] @ ((vectors[:, keep].T @ gradient) / eigenvalues[keep])
         theta = torch.cat([w.reshape(-1) for w in current])
+        flat = 64 * np.finfo(np.float64).eps * max(loss, np.finfo(np.float64).tiny)  # round-off of L
         for _ in range(30):
             candidate = [p.reshape(q) for p, q in zip((theta - direction).split(sizes), shapes)]
             candidate_loss = loss_of(candidate)
-            if candidate_loss <= loss:
+            if candidate_loss < loss:
                 break
+            if candidate_loss <= loss + flat and float(gradient_of(candidate).norm()) < float(gradient.norm()):
+                break  # the loss is flat to round-off here: the step must shrink the gradient instead
             direction = direction / 2
         else:
-            break
-        if candidate_loss == loss:
-            current = candidate
             break
         current, loss = candidate, candidate_loss
     return current

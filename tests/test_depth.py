@@ -37,6 +37,10 @@ def test_three_forms_of_j_agree_and_j_is_below_the_loss(widths, outputs, m, rho,
     solution = torch.linalg.lstsq(J, Y.reshape(-1, 1), rcond=rcond, driver="gelsd").solution
     reference = 0.5 * float((Y.reshape(-1, 1) - J @ solution).pow(2).sum())
     assert values[1] == pytest.approx(reference, abs=1e-8 * scale)
+    # the literal recursion can only over-count (a round-off residual above the cut-off), never under-count
+    recursion = j_value(net, X, Y, rho=rho, method="recursion")
+    per_block = j_value(net, X, Y, rho=rho, method="recursion-per-block")
+    assert per_block <= recursion + 1e-8 * scale and recursion <= values[1] + 1e-8 * scale
     loss = float(half_squared_error(net(X).detach(), Y if outputs is not None else Y)[0])
     assert values[0] <= loss + 1e-9 * scale  # vec Ŷ = J θ / (H + 1) lies in the column space (homogeneity)
 
@@ -68,6 +72,19 @@ def test_the_full_rank_certificate_decides_as_pivoted_cholesky(widths, m, monkey
     monkeypatch.setattr(minima.depth, "certify_positive_definite", lambda matrix, threshold: False)
     assert j_value(net, X, Y) == pytest.approx(certified, rel=1e-10, abs=1e-14)
     assert certified == pytest.approx(j_value(net, X, Y, method="svd"), rel=1e-8, abs=1e-12)
+
+
+def test_the_literal_recursion_agrees_and_per_block_cut_offs_over_count():
+    """Theorem 1's block Gram–Schmidt with one cut-off equals the SVD form on typical points; with each
+    block cut at its own cut-off, round-off residuals count as directions and J comes out too low."""
+    agree, lower = 0, 0
+    for seed in range(20):
+        net, X, Y = _setting((4, 6, 5), None, 30, 0.2, seed)
+        svd = j_value(net, X, Y, rho=0.2, method="svd")
+        scale = 0.5 * float(Y.pow(2).sum())
+        agree += abs(j_value(net, X, Y, rho=0.2, method="recursion") - svd) <= 1e-10 * scale
+        lower += j_value(net, X, Y, rho=0.2, method="recursion-per-block") < svd - 1e-3 * svd
+    assert agree == 20 and lower >= 15
 
 
 def test_bad_input():

@@ -13,9 +13,15 @@ Three routes to the same number (:func:`j_value`):
 
 * ``"svd"``: the singular value decomposition of ``J_θ`` with the paper's cut-off (App. C, from Numerical
   Recipes): singular values above ``½ σ_max ε (r + c + 1)`` for an ``r × c`` matrix count (:func:`khk_cutoff`);
-* ``"sum"``: Theorem 1's form, ``½‖Y‖² − Σ_l Σ_k ½‖P[N_k^{(l)} D_k^{(l)}] vec Y‖²``, a block Gram–Schmidt over the
-  units (each block ``D_k^{(l)}`` holds the columns of unit ``k``'s incoming weights); each term is evaluated
-  as the growth of the projection when its block joins the earlier ones, with the same cut-off;
+* ``"sum"``: Theorem 1's sum, each term evaluated as the growth of the projection when its block joins
+  the earlier ones (one SVD of each growing prefix of ``J_θ``, the same cut-off): the terms telescope to
+  the ``"svd"`` form by construction, so this checks the bookkeeping of the blocks, not the projection;
+* ``"recursion"``: Theorem 1's form literally, ``½‖Y‖² − Σ_l Σ_k ½‖P[N_k^{(l)} D_k^{(l)}] vec Y‖²``, a block
+  Gram–Schmidt over the units (each block ``D_k^{(l)}`` holds the columns of unit ``k``'s incoming weights,
+  ``N_k^{(l)}`` removes the span of the blocks before it), with one cut-off for all blocks, that of
+  ``J_θ``: an independent route, reliable while no block is nearly dependent on the earlier ones;
+  ``"recursion-per-block"`` cuts each block at its own cut-off instead, which counts round-off as new
+  directions, and is there to show that it does;
 * ``"kernel"`` (the default): kernel regression with the empirical tangent kernel ``K = J_θ J_θᵀ``
   (:func:`minima.derivatives.tangent_kernel`, formed without ``J_θ``), ``½‖(I − K K⁺) vec Y‖²``. Its rank is
   decided by pivoted Cholesky on the smaller of ``K`` and ``J_θᵀ J_θ``, with :mod:`minima.rank`'s rule
@@ -39,7 +45,7 @@ from .rank import certify_positive_definite, gram_tolerance, largest_eigenvalue
 
 __all__ = ["network_from_weights", "parameter_jacobian", "khk_cutoff", "j_value", "METHODS"]
 
-METHODS = ("kernel", "svd", "sum")
+METHODS = ("kernel", "svd", "sum", "recursion", "recursion-per-block")
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -125,6 +131,35 @@ def _j_sum(J: torch.Tensor, y: torch.Tensor, blocks: list[int]) -> float:
     return 0.5 * float(y @ y) - explained
 
 
+def _j_recursion(J: torch.Tensor, y: torch.Tensor, blocks: list[int], *, per_block_cutoff: bool = False) -> float:
+    """Theorem 1 literally: ``½‖y‖² − Σ_b ½‖P[N_b D_b] y‖²``, a block Gram–Schmidt in the order of the units.
+
+    ``N_b D_b`` is block ``b`` with its components along the basis ``Q`` of the blocks before it removed
+    (twice, so that the removal is exact to round-off); its column space, the left singular vectors above
+    the cut-off, gives the term ``½‖U_bᵀ y‖²`` and joins ``Q``. The cut-off is one number for the whole
+    recursion, :func:`khk_cutoff` of ``J_θ``. With ``per_block_cutoff`` each residual block is cut at its
+    own ``khk_cutoff``, relative to its own largest singular value: a block that earlier blocks already
+    span leaves a residual of pure round-off, whose directions that rule counts as new, so ``J`` comes
+    out too low (what the paper's appendix warns of; chapter 5 shows it). Even with one cut-off the
+    recursion is reliable only while no block is nearly dependent on the blocks before it: such a block
+    adds a basis accurate to about ``ε‖J‖/σ_b`` only (``σ_b`` its residual's singular value), and a later
+    block, though inside the span, may then leave a residual above the cut-off.
+    """
+    cutoff = khk_cutoff(J)
+    basis = J.new_zeros(J.shape[0], 0)
+    explained = 0.0
+    end = 0
+    for size in blocks:
+        block = J[:, end:end + size]
+        end += size
+        for _ in range(2):
+            block = block - basis @ (basis.T @ block)
+        new = _range_basis(block, khk_cutoff(block) if per_block_cutoff else cutoff)
+        explained += 0.5 * float((new.T @ y).pow(2).sum())
+        basis = torch.cat([basis, new], dim=1)
+    return 0.5 * float(y @ y) - explained
+
+
 def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters: int) -> float:
     """``½‖(I − K K⁺) y‖²`` for the tangent kernel ``K = J Jᵀ``, its rank decided by Cholesky factorisations.
 
@@ -187,7 +222,9 @@ def j_value(weights, X, Y, *, rho: float = 0.0, method: str = "kernel") -> float
     ``weights``: ``[W_1: (d1, d0), …, W_{H+1}: (d_y, d_H)]`` (a ``(d_H,)`` last layer for a scalar output),
     or a :class:`~minima.models.LeakyReLUNet` (member 0); ``X: (d0, m)``; ``Y: (d_y, m)`` (or ``(m,)`` for a
     scalar output); ``rho``: the leaky slope (0: ReLU, 1: linear). ``method``: ``"kernel"`` (default, no
-    Jacobian formed), ``"svd"`` or ``"sum"`` (Theorem 1's Gram–Schmidt form); see the module. Chapter 5.
+    Jacobian formed), ``"svd"``, ``"sum"`` (Theorem 1's sum by growing projections), ``"recursion"``
+    (its block Gram–Schmidt, literally) or ``"recursion-per-block"`` (the same with a cut-off per block,
+    over-counting); see the module. Chapter 5.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -203,4 +240,6 @@ def j_value(weights, X, Y, *, rho: float = 0.0, method: str = "kernel") -> float
         return _j_svd(J, y)
     unit_blocks = [w.shape[2] for w in net.weights[:-1] for _ in range(w.shape[1])]  # one per unit: d_{l-1}
     unit_blocks.append(blocks[-1].shape[0])  # the last layer, D^{(H+1)} = I ⊗ Φ^{(H)}
-    return _j_sum(J, y, unit_blocks)
+    if method == "sum":
+        return _j_sum(J, y, unit_blocks)
+    return _j_recursion(J, y, unit_blocks, per_block_cutoff=method == "recursion-per-block")

@@ -67,6 +67,43 @@ def built_book(tmp_path_factory) -> Path:
     return book / "out" / "_build" / "html"
 
 
+def test_chapters_and_their_figures_are_numbered(built_book):
+    """Chapter i's heading reads "i.", its k-th section "i.k", in the page and in the sidebar, and
+    every figure of its pages is numbered "Figure i.n", counting on across the chapter's pages."""
+    for number, chapter in enumerate(chapters_in_toc(), start=1):
+        figures = []
+        for section, page in enumerate([chapter, *sections_of(chapter)], start=1):
+            html = (built_book / f"{page}.html").read_text()
+            heading = re.search(r"<h1>(.*?)</h1>", html, re.S).group(1)
+            expected = f"{number}." if section == 1 else f"{number}.{section - 1}."
+            assert f'<span class="section-number">{expected} </span>' in heading, (page, heading[:120])
+            assert re.search(rf'class="reference internal[^"]*"[^>]*>{re.escape(expected)} ', html), \
+                f"{page}: the sidebar does not number it {expected}"
+            figures += re.findall(r'<span class="caption-number">Figure ([\d.]+) </span>', html)
+        assert figures, f"{chapter}: no numbered figure"
+        assert all(figure.startswith(f"{number}.") for figure in figures), (chapter, figures)
+        assert [int(figure.split(".")[1]) for figure in figures] == list(range(1, len(figures) + 1)), \
+            (chapter, figures)
+
+
+def test_a_loops_printed_lines_are_one_output_block(built_book):
+    """Lines printed one by one in a loop arrive as many stream outputs; the page shows one block per
+    stream of a cell (``nb_merge_streams``), not one box per line."""
+    import nbformat
+
+    split = 0
+    for page in notebooks_in_toc():
+        cells = [cell for cell in nbformat.read(EXECUTED / f"{page}.ipynb", as_version=4).cells
+                 if cell.cell_type == "code"]
+        outputs = [[output for output in cell.get("outputs", []) if output.get("output_type") == "stream"]
+                   for cell in cells]
+        split += sum(len(streams) > len({output["name"] for output in streams}) for streams in outputs)
+        blocks = sum(len({output["name"] for output in streams}) for streams in outputs)
+        shown = (built_book / f"{page}.html").read_text().count('class="output stream')
+        assert shown <= blocks, f"{page}: {shown} printed-output boxes for {blocks} streams"
+    assert split, "no cell printed in several pieces: this test would not notice a split"
+
+
 def test_every_chapter_records_its_claims_with_unique_ids(built_book):
     ledgers = read_ledgers(EXECUTED)
     pages = set(notebooks_in_toc())

@@ -229,3 +229,64 @@ def test_every_solution_runs_as_printed_in_its_page(page):
         unbound = used - _bound_names(tree) - set(dir(builtins)) - page_names
         assert not unbound, f"{page}, solution {label} uses {sorted(unbound)}, which the page never defines"
         exec(compile(imports + "\n" + code, f"{page}:{label}", "exec"), {})  # only the page's imports
+
+
+FORGERIES = {
+    "the checker replaced": "import minima.exercises\n"
+                            "class _Yes:\n    correct = True\n    message = 'correct'\n    def __bool__(self):\n"
+                            "        return True\nminima.exercises.check = lambda label, value: _Yes()\n"
+                            "check = minima.exercises.check",
+    "the expected values changed": "import minima.exercises as _e\n"
+                                   "for _exercise in list(_e.EXERCISES.values()):\n"
+                                   "    object.__setattr__(_exercise, 'judge', lambda value: _e._correct('x'))",
+    "an object equal to everything": "class _Everything(float):\n"
+                                     "    def __eq__(self, other): return True\n"
+                                     "    def __sub__(self, other): return _Everything(0.0)\n"
+                                     "    def __rsub__(self, other): return _Everything(0.0)\n"
+                                     "    def __abs__(self): return _Everything(0.0)\n"
+                                     "    def __lt__(self, other): return True\n"
+                                     "    def __le__(self, other): return True\n"
+                                     "    __hash__ = float.__hash__\n"
+                                     "bias_free = (_Everything(1.0), _Everything(1.0))\n"
+                                     "smallest_width = _Everything(1.0)",
+    "a cell that writes into the library": f"open({str(ROOT / 'lib' / 'minima' / 'exercises.py')!r}, 'a')"
+                                           ".write('\\n# forged\\n')",
+    "a cell that never ends": "while True:\n    pass",
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_a_forged_submission_scores_nothing_it_did_not_solve(forgery, generated, tmp_path):
+    """Each forgery solves one exercise honestly and forges the other: only the honest one counts."""
+    student = nbformat.read(generated["01_optimization_mystery"]["student"], as_version=4)
+    width = solution_code("ex-mystery-width")
+    forged = fill(student, {"ex-mystery-width": width})
+    forged.cells.append(nbformat.v4.new_code_cell(FORGERIES[forgery]))
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    nbformat.write(forged, submissions / "forged.ipynb")
+    library = ROOT / "lib" / "minima" / "exercises.py"
+    before = library.read_bytes()
+    rows = assignments.grade(submissions, tmp_path / "scores.csv", timeout=10)
+    assert library.read_bytes() == before  # restored if the submission wrote to it
+    with assignments.report_path(tmp_path / "scores.csv").open() as handle:
+        reasons = {row["exercise"]: row for row in csv.DictReader(handle)}
+    assert rows[0]["ex-mystery-bias"] == 0, reasons["ex-mystery-bias"]
+    if forgery == "a cell that writes into the library":
+        assert rows[0]["ex-mystery-width"] == 0 and "library" in reasons["ex-mystery-width"]["reason"]
+    elif forgery == "an object equal to everything":  # it overwrote the honest answer too
+        assert rows[0]["ex-mystery-width"] == 0 and "plain data" in reasons["ex-mystery-width"]["reason"]
+    else:
+        assert rows[0]["ex-mystery-width"] == 1, reasons["ex-mystery-width"]
+    assert reasons["ex-mystery-bias"]["reason"], "a zero without its reason"
+
+
+def test_a_deleted_exercise_cell_still_counts_as_zero(generated, tmp_path):
+    student = nbformat.read(generated["01_optimization_mystery"]["student"], as_version=4)
+    solved = fill(student, {"ex-mystery-width": solution_code("ex-mystery-width")})
+    index = solution_cell_index(solved, "ex-mystery-bias")
+    del solved.cells[index:index + 2]  # the answer cell and its check
+    nbformat.write(solved, tmp_path / "deleted.ipynb")
+    graded = assignments.grade_submission(tmp_path / "deleted.ipynb", timeout=30)
+    assert graded.scores == {"ex-mystery-bias": 0, "ex-mystery-width": 1}
+    assert "not set" in graded.reasons["ex-mystery-bias"]

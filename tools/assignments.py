@@ -8,12 +8,14 @@ is the ``python`` code of its solution block, and a test that calls ``minima.exe
 cell per computational exercise) and ``autograder/`` (the instructor's version, with solutions and
 tests) for each chapter.
 
-``grade`` runs each submitted notebook in its own kernel (a separate process): every cell has a time
-limit, after which the kernel is interrupted and the next cell runs; errors do not stop the run. A last
-cell then checks each computational exercise's variable with ``minima.exercises.check``; an exercise
-whose variable is missing, wrong, or not set because its cell raised or ran out of time scores 0, and
-the others are graded as usual. The scores (one column per exercise, one row per submission) go to a
-CSV file.
+``grade`` runs each submitted notebook in its own kernel (a separate process), in a temporary copy of
+its folder and with a temporary copy of the library: every cell has a time limit, after which the
+kernel is interrupted and the next cell runs; errors do not stop the run. A last cell exports each
+computational exercise's variable as plain data; the grader's own process rebuilds and checks it, so
+no code of the submission (a replaced checker, patched expected values, an object whose comparisons
+always succeed) takes part in the check. A run that changes the library or the folder of submissions
+scores 0 and the library is restored. The scores (one column per exercise, one row per submission) go
+to a CSV file, and each exercise's reason for its score to a second one beside it.
 
 Usage (``python3 dev.py assignments`` and ``python3 dev.py grade`` call these)::
 
@@ -24,11 +26,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
+import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +53,6 @@ import torch
 import minima
 from minima import construction, linear, ntk, rank, regions, volume
 from minima.exercises import check, exercise_data"""
-GRADES_MARKER = "MINIMA-GRADES "
 
 EXERCISE = re.compile(r"^:::\{exercise\}\n:label: (?P<label>\S+)\n(?P<body>.*?)^:::$", re.M | re.S)
 SOLUTION = re.compile(r"^:::\{solution\} (?P<label>\S+)\n(?::class: \S+\n)?(?P<body>.*?)^:::$",
@@ -181,47 +186,181 @@ def exercises_in(notebook: nbformat.NotebookNode) -> list[str]:
     return labels
 
 
-def grading_cell(labels: list[str]) -> str:
-    return f"""import json as _json
-import minima.exercises as _exercises
-_scores = {{}}
-for _label in {labels!r}:
+EXPORT_CELL = """import json as _json
+def _minima_export(value, depth=0):
+    if depth > 4:
+        raise TypeError("nested too deeply")
+    if value is None or value is Ellipsis:
+        return {"kind": "none"}
+    if type(value) in (bool, int, float, str):
+        return {"kind": type(value).__name__, "value": value}
+    if type(value) in (list, tuple):
+        return {"kind": type(value).__name__,
+                "items": [_minima_export(item, depth + 1) for item in value]}
+    module = type(value).__module__.split(".")[0]
+    if module in ("numpy", "torch") and type(value).__name__ in (
+            "ndarray", "Tensor", "float64", "float32", "int64", "int32", "bool_"):
+        import numpy
+        array = numpy.asarray(value.detach().cpu().numpy() if module == "torch" else value)
+        if array.dtype.kind in "biuf":
+            return {"kind": "array", "value": array.tolist()}
+    raise TypeError(type(value).__name__ + " is not plain data")
+_minima_answers = {}
+for _label, _name in %(answers)r:
     try:
-        _value = eval(_exercises.EXERCISES[_label].answer)
-        _scores[_label] = int(bool(_exercises.check(_label, _value)))
-    except BaseException:
-        _scores[_label] = 0
-print({GRADES_MARKER!r} + _json.dumps(_scores))"""
+        _minima_answers[_label] = {"answer": _minima_export(eval(_name))}
+    except NameError:
+        _minima_answers[_label] = {"reason": "the variable " + _name + " is not set"}
+    except BaseException as _error:
+        _minima_answers[_label] = {"reason": "not plain data (" + str(_error)[:200] + ")"}
+with open(%(path)r, "w") as _stream:
+    _stream.write(_json.dumps(_minima_answers))"""
 
 
-def grade_notebook(path: Path, timeout: int = 60) -> dict[str, int]:
-    """Scores of one submission, ``{label: 0 or 1}``; see the module for how it is run."""
+@dataclass
+class GradedSubmission:
+    """One submission's scores ``{label: 0 or 1}`` and, for each exercise, why it scored what it did."""
+    scores: dict[str, int]
+    reasons: dict[str, str]
+
+
+def _rebuild(exported):
+    """An exported answer back as a value: plain Python data, tuples, and float or int numpy arrays."""
+    import numpy as np
+
+    kind = exported["kind"]
+    if kind == "none":
+        return None
+    if kind in ("bool", "int", "float", "str"):
+        value = exported["value"]
+        if type(value).__name__ != kind and not (kind == "float" and type(value) is int):
+            raise TypeError(f"a {kind} was announced, {type(value).__name__} exported")
+        return {"bool": bool, "int": int, "float": float, "str": str}[kind](value)
+    if kind in ("list", "tuple"):
+        items = [_rebuild(item) for item in exported["items"]]
+        return items if kind == "list" else tuple(items)
+    if kind == "array":
+        array = np.asarray(exported["value"])
+        if array.dtype.kind not in "biuf":
+            raise TypeError("an array of numbers was announced")
+        return array.item() if array.ndim == 0 else array
+    raise TypeError(f"unknown kind {kind!r}")
+
+
+def _tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _assignment_labels(notebook: nbformat.NotebookNode) -> list[str]:
+    """Every computational exercise of the submission's chapter, even those whose cells were deleted."""
+    from minima.exercises import EXERCISES
+
+    chapters = {EXERCISES[label].chapter for label in exercises_in(notebook)}
+    name = notebook.metadata.get("otter", {}).get("assignment_name")
+    chapters |= {exercise.chapter for exercise in EXERCISES.values() if exercise.chapter == name}
+    return [label for label, exercise in EXERCISES.items() if exercise.chapter in chapters]
+
+
+def grade_submission(path: Path, timeout: int = 60) -> GradedSubmission:
+    """Grade one submitted notebook; the student's code never runs in this process.
+
+    The notebook runs in its own kernel, in a temporary copy of its folder, importing a temporary copy of
+    ``minima`` (so that nothing it does to the library persists); every cell has ``timeout`` seconds. A
+    last cell exports each exercise's answer variable as plain data (numbers, booleans, strings, lists
+    and tuples of these, numpy or torch arrays of numbers) to a JSON file; anything else is refused
+    there. Here, in the grader's own process, each exported answer is rebuilt and checked with this
+    process's ``minima.exercises.check``. If the run changed any file of the library or of the folder of
+    submissions, every exercise scores 0 and the library is restored.
+    """
+    from minima.exercises import EXERCISES, check
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    labels = exercises_in(notebook)
-    notebook.cells.append(nbformat.v4.new_code_cell(grading_cell(labels)))
-    client = NotebookClient(notebook, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
-                            kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    try:
-        client.execute()
-    except Exception as error:  # a dead kernel: what was printed so far still counts
-        print(f"{path.name}: the run stopped early ({type(error).__name__})", file=sys.stderr)
-    scores = {label: 0 for label in labels}
-    for output in notebook.cells[-1].get("outputs", []):
-        for line in output.get("text", "").splitlines():
-            if line.startswith(GRADES_MARKER):
-                scores.update(json.loads(line[len(GRADES_MARKER):]))
-    return scores
+    labels = _assignment_labels(notebook)
+    reasons = {label: "" for label in labels}
+    library = ROOT / "lib" / "minima"
+    watched = {"library": library, "submissions folder": path.parent}
+    before = {name: _tree_digest(folder) for name, folder in watched.items()}
+    with tempfile.TemporaryDirectory(prefix="minima-grade-") as scratch:
+        scratch = Path(scratch)
+        backup = scratch / "library-backup"
+        shutil.copytree(library, backup)
+        shutil.copytree(library, scratch / "lib" / "minima")
+        work = scratch / "work"
+        work.mkdir()
+        shutil.copy2(path, work / path.name)  # otter's first cell reads the notebook beside it
+        answers_file = scratch / f"answers-{secrets.token_hex(8)}.json"
+        notebook.cells.append(nbformat.v4.new_code_cell(EXPORT_CELL % {
+            "answers": [(label, EXERCISES[label].answer) for label in labels], "path": str(answers_file)}))
+        client = NotebookClient(notebook, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
+                                kernel_name="python3", resources={"metadata": {"path": str(work)}})
+        environment = {"PYTHONPATH": os.pathsep.join(filter(None, [str(scratch / "lib"),
+                                                                   os.environ.get("PYTHONPATH")]))}
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)  # the kernel inherits it
+        try:
+            client.execute()
+        except Exception as error:  # a dead kernel: an answer file written so far still counts
+            print(f"{path.name}: the run stopped early ({type(error).__name__})", file=sys.stderr)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        changed = [name for name, folder in watched.items() if _tree_digest(folder) != before[name]]
+        if "library" in changed:
+            shutil.rmtree(library)
+            shutil.copytree(backup, library)
+        exported = {}
+        if answers_file.is_file() and answers_file.stat().st_size < 10_000_000:
+            try:
+                exported = json.loads(answers_file.read_text())
+            except ValueError:
+                exported = {}
+    errors = [cell for cell in notebook.cells[:-1] if cell.cell_type == "code"
+              and any(output.get("output_type") == "error" for output in cell.get("outputs", []))]
+    scores = {}
+    for label in labels:
+        entry = exported.get(label) if isinstance(exported, dict) else None
+        if changed:
+            scores[label], reasons[label] = 0, f"the run changed the {' and the '.join(changed)}"
+        elif not isinstance(entry, dict):
+            scores[label] = 0
+            reasons[label] = "no answer exported (the kernel died or a cell ran out of time)"
+        elif "answer" not in entry:
+            scores[label], reasons[label] = 0, str(entry.get("reason", "no answer"))[:300]
+        else:
+            try:
+                verdict = check(label, _rebuild(entry["answer"]))
+                scores[label] = int(bool(verdict.correct))
+                reasons[label] = "" if verdict.correct else verdict.message
+            except Exception as error:
+                scores[label], reasons[label] = 0, f"not plain data ({error})"
+        if not scores[label] and errors and "no answer" in reasons[label]:
+            reasons[label] += f"; {len(errors)} cell(s) raised an error"
+    return GradedSubmission(scores, reasons)
+
+
+def grade_notebook(path: Path, timeout: int = 60) -> dict[str, int]:
+    """Scores of one submission, ``{label: 0 or 1}`` (:func:`grade_submission` gives the reasons too)."""
+    return grade_submission(path, timeout).scores
 
 
 def grade(submissions: Path, out: Path, timeout: int = 60) -> list[dict]:
-    """Grade every ``.ipynb`` in ``submissions`` and write the table of scores to ``out`` (CSV)."""
-    rows = []
+    """Grade every ``.ipynb`` in ``submissions``: scores to ``out`` (CSV), reasons beside it
+    (``<out>-report.csv``: submission, exercise, score, reason)."""
+    rows, report = [], []
     for path in sorted(submissions.glob("*.ipynb")):
-        scores = grade_notebook(path, timeout)
-        rows.append({"submission": path.name, **scores, "total": sum(scores.values())})
-        print(f"{path.name}: {sum(scores.values())} of {len(scores)}")
+        graded = grade_submission(path, timeout)
+        rows.append({"submission": path.name, **graded.scores, "total": sum(graded.scores.values())})
+        report += [{"submission": path.name, "exercise": label, "score": score,
+                    "reason": graded.reasons[label]} for label, score in graded.scores.items()]
+        print(f"{path.name}: {sum(graded.scores.values())} of {len(graded.scores)}")
     columns = ["submission"] + sorted({key for row in rows for key in row} - {"submission", "total"}) \
         + ["total"]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +368,16 @@ def grade(submissions: Path, out: Path, timeout: int = 60) -> list[dict]:
         writer = csv.DictWriter(handle, fieldnames=columns, restval=0)
         writer.writeheader()
         writer.writerows(rows)
+    with report_path(out).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["submission", "exercise", "score", "reason"])
+        writer.writeheader()
+        writer.writerows(report)
     return rows
+
+
+def report_path(out: Path) -> Path:
+    """Where :func:`grade` writes the per-exercise reasons beside the scores ``out``."""
+    return out.with_name(out.stem + "-report.csv")
 
 
 def main(argv: list[str] | None = None) -> None:

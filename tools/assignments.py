@@ -6,7 +6,8 @@ computational one (listed in ``minima.exercises.EXERCISES``) gets a code cell wh
 is the ``python`` code of its solution block, and a test that calls ``minima.exercises.check``. Then
 ``otter assign`` writes ``student/`` (solutions removed, outputs cleared, a stub and an ``otter check``
 cell per computational exercise) and ``autograder/`` (the instructor's version, with solutions and
-tests) for each chapter.
+tests, and ``autograder.zip``, the file ``otter grade`` and Gradescope need: it packs a copy of the
+library and the exact pins) for each chapter.
 
 ``grade`` runs each submitted notebook in its own kernel (a separate process), in a temporary copy of
 its folder and with a temporary copy of the library: every cell has a time limit, after which the
@@ -107,7 +108,8 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
     text = chapter_source(chapter)
     slug = Path(chapter).name
     config = {"name": slug, "init_cell": True, "check_all_cell": False, "export_cell": False,
-              "run_tests": False, "generate": False}
+              "run_tests": False, "generate": True, "requirements": "requirements.txt",
+              "files": ["minima"]}
     cells = [_raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)),
              nbformat.v4.new_markdown_cell(
                  f"# Exercises: {chapter_title(text)}\n\n"
@@ -160,6 +162,7 @@ def assign(out: Path = DEFAULT_OUT, chapters: list[str] | None = None) -> dict[s
         master = out / "master" / f"{slug}.ipynb"
         master.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(master_notebook(chapter), master)
+        _autograder_files(master.parent)
         target = out / slug
         if target.exists():
             shutil.rmtree(target)
@@ -167,11 +170,44 @@ def assign(out: Path = DEFAULT_OUT, chapters: list[str] | None = None) -> dict[s
                                 text=True)
         if result.returncode:
             raise RuntimeError(f"otter assign failed for {chapter}:\n{result.stdout}\n{result.stderr}")
+        zips = sorted((target / "autograder").glob(f"{slug}-autograder_*.zip"))
+        if not zips:
+            raise RuntimeError(f"otter assign wrote no autograder.zip for {chapter}")
+        zips[-1].rename(target / "autograder" / "autograder.zip")
         written[slug] = {"student": target / "student" / f"{slug}.ipynb",
-                         "instructor": target / "autograder" / f"{slug}.ipynb"}
+                         "instructor": target / "autograder" / f"{slug}.ipynb",
+                         "autograder": target / "autograder" / "autograder.zip"}
         print(f"{slug}: student {written[slug]['student'].relative_to(out)}, "
               f"instructor {written[slug]['instructor'].relative_to(out)}")
     return written
+
+
+def _autograder_files(folder: Path) -> None:
+    """What ``otter assign`` packs into ``autograder.zip`` beside the tests: a copy of the library (the
+    zip's environment has no checkout of this repository) and the exact pins, less ``-e .``."""
+    target = folder / "minima"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(ROOT / "lib" / "minima", target, ignore=shutil.ignore_patterns("__pycache__"))
+    pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "-e"))]
+    (folder / "requirements.txt").write_text("\n".join(pins) + "\n")
+
+
+def otter_run(autograder: Path, submission: Path, out: Path) -> dict[str, int]:
+    """Scores of ``submission`` by ``otter run`` with ``autograder.zip``, without Docker: ``{label: 0 or 1}``.
+
+    This is otter's own path (the one Gradescope runs); its tests run in the submission's kernel, so
+    unlike :func:`grade_submission` it trusts the submission.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    otter = Path(sys.executable).parent / "otter"
+    result = subprocess.run([str(otter), "run", "-a", str(autograder), "-o", str(out), str(submission)],
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"otter run failed on {submission.name}:\n{result.stdout}\n{result.stderr}")
+    tests = json.loads((out / "results.json").read_text())["tests"]
+    return {test["name"]: int(test["score"] == test["max_score"]) for test in tests if "score" in test}
 
 
 def exercises_in(notebook: nbformat.NotebookNode) -> list[str]:

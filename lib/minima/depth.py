@@ -92,7 +92,7 @@ def khk_cutoff(matrix: torch.Tensor) -> float:
         raise ValueError(f"matrix must be 2-D, got shape {tuple(matrix.shape)}")
     if matrix.numel() == 0:
         return 0.0
-    largest = float(torch.linalg.matrix_norm(matrix, ord=2))
+    largest = float(torch.linalg.matrix_norm(matrix.detach(), ord=2))
     return 0.5 * largest * _EPS * (matrix.shape[0] + matrix.shape[1] + 1)
 
 

@@ -68,17 +68,24 @@ def built_book(tmp_path_factory) -> Path:
 
 
 def test_chapters_and_their_figures_are_numbered(built_book):
-    """Chapter i's heading reads "i.", its k-th section "i.k", in the page and in the sidebar, and
-    every figure of its pages is numbered "Figure i.n", counting on across the chapter's pages."""
+    """Chapter i's heading reads "i.", each of its section pages "i.k." (numbered on from the chapter
+    page's own sections), in the page and in the sidebar; every figure of its pages is "Figure i.n",
+    counting on across the chapter's pages."""
     for number, chapter in enumerate(chapters_in_toc(), start=1):
-        figures = []
-        for section, page in enumerate([chapter, *sections_of(chapter)], start=1):
+        figures, previous = [], 0
+        for page in [chapter, *sections_of(chapter)]:
             html = (built_book / f"{page}.html").read_text()
-            heading = re.search(r"<h1>(.*?)</h1>", html, re.S).group(1)
-            expected = f"{number}." if section == 1 else f"{number}.{section - 1}."
-            assert f'<span class="section-number">{expected} </span>' in heading, (page, heading[:120])
-            assert re.search(rf'class="reference internal[^"]*"[^>]*>{re.escape(expected)} ', html), \
-                f"{page}: the sidebar does not number it {expected}"
+            heading = re.search(r'<h1><span class="section-number">([\d.]+) </span>', html)
+            assert heading, f"{page}: its heading has no chapter number"
+            parts = heading.group(1).rstrip(".").split(".")
+            assert parts[0] == str(number), (page, heading.group(1))
+            if page == chapter:
+                assert len(parts) == 1, (page, heading.group(1))
+            else:
+                assert len(parts) == 2 and int(parts[1]) > previous, (page, heading.group(1))
+                previous = int(parts[1])
+            sidebar = rf'class="[^"]*reference internal[^"]*"[^>]*>{re.escape(heading.group(1))} '
+            assert re.search(sidebar, html), f"{page}: the sidebar does not number it {heading.group(1)}"
             figures += re.findall(r'<span class="caption-number">Figure ([\d.]+) </span>', html)
         assert figures, f"{chapter}: no numbered figure"
         assert all(figure.startswith(f"{number}.") for figure in figures), (chapter, figures)

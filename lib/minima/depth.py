@@ -80,7 +80,7 @@ def parameter_jacobian(weights, X, *, rho: float = 0.0) -> torch.Tensor:
     """
     net = network_from_weights(weights, rho)
     G, _ = gradient_matrix(net, torch.as_tensor(X).double())
-    return G.T
+    return G.T.detach()
 
 
 def khk_cutoff(matrix: torch.Tensor) -> float:

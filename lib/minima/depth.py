@@ -160,6 +160,17 @@ def _j_recursion(J: torch.Tensor, y: torch.Tensor, blocks: list[int], *, per_blo
     return 0.5 * float(y @ y) - explained
 
 
+def _upper_gram(Q: torch.Tensor) -> torch.Tensor:
+    """The upper triangle of ``Qᵀ Q`` for ``Q: (n, r)`` (the strict lower triangle is left zero or unset).
+
+    On the CPU by BLAS ``dsyrk`` (half the flops of a matrix product) when ``Q`` is column-major, as a
+    right-hand triangular solve returns it; elsewhere by one matrix product.
+    """
+    if Q.device.type == "cpu" and Q.dtype == torch.float64 and Q.mT.is_contiguous():
+        return torch.from_numpy(scipy.linalg.blas.dsyrk(1.0, Q.numpy(), trans=1))
+    return Q.T @ Q
+
+
 def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters: int) -> float:
     """``½‖(I − K K⁺) y‖²`` for the tangent kernel ``K = J Jᵀ``, its rank decided by Cholesky factorisations.
 
@@ -203,13 +214,14 @@ def _j_kernel(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, n_parameters:
         basis, _ = torch.linalg.qr(G.T @ row_space)  # (n, r): the column space of J
     else:  # Cholesky QR twice of the chosen columns J_S, from dpstrf's factor L of J_Sᵀ J_S
         leading = torch.from_numpy(np.tril(factor[:rank, :rank])).to(G.device)
-        first = torch.linalg.solve_triangular(leading, G[chosen], upper=False)  # (r, n): Q₁ᵀ = L⁻¹ J_Sᵀ
-        overlap = first @ first.T  # M = Q₁ᵀ Q₁ = R₂ᵀ R₂, the second pass; Q₂ Q₂ᵀ = Q₁ M⁻¹ Q₁ᵀ
-        second, failed = torch.linalg.cholesky_ex(overlap)
-        loss = rank * float((overlap - torch.eye(rank, dtype=G.dtype, device=G.device)).abs().max())
+        # (n, r): Q₁ = J_S L⁻ᵀ, solved from the right on J_S = G[S]ᵀ, a column-major view (no copy)
+        first = torch.linalg.solve_triangular(leading.T, G[chosen].T, upper=True, left=False)
+        overlap = _upper_gram(first)  # M = Q₁ᵀ Q₁ = R₂ᵀ R₂ (upper triangle), the second pass
+        second, failed = torch.linalg.cholesky_ex(overlap, upper=True)  # Q₂ Q₂ᵀ = Q₁ M⁻¹ Q₁ᵀ
+        loss = rank * float((overlap - torch.eye(rank, dtype=G.dtype, device=G.device)).triu().abs().max())
         if not int(failed) and loss <= 0.5:  # ‖M − I‖₂ ≤ ½: cond(M) ≤ 3, the projection is accurate
-            coefficients = torch.cholesky_solve((first @ y).unsqueeze(1), second).squeeze(1)
-            residual = y - first.T @ coefficients
+            coefficients = torch.cholesky_solve((y @ first).unsqueeze(1), second, upper=True).squeeze(1)
+            residual = y - first @ coefficients
             return 0.5 * float(residual @ residual)
         basis, _ = torch.linalg.qr(G[chosen].T)  # J_S too ill-conditioned for Cholesky QR: Householder
     residual = y - basis @ (basis.T @ y)

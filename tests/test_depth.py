@@ -95,3 +95,35 @@ def test_bad_input():
         j_value(net, X, Y[:5])
     with pytest.raises(ValueError, match="ensemble axis"):
         j_value([w.detach() for w in net.weights], X, Y)
+
+
+@pytest.mark.parametrize("widths, rho, seed", [((10, 16, 16, 16), 0.0, 0), ((10, 12, 12, 12), 0.0, 1),
+                                               ((10, 8, 8, 8, 8), 0.1, 2), ((10, 16, 16), 0.5, 3)])
+def test_refined_normal_equations_agree_with_householder_and_svd(widths, rho, seed, monkeypatch):
+    """Fewer parameters than rows: the refined normal-equation residual against its own fallback and
+    the SVD form, to round-off of ½‖Y‖²."""
+    import minima.depth as depth
+
+    net, X, Y = _setting(widths, 1, 900, rho, seed)
+    scale = 0.5 * float(Y.pow(2).sum())
+    assert sum(w[0].numel() for w in net.weights) < 900
+    refined = j_value(net, X, Y, rho=rho)
+    monkeypatch.setattr(depth, "_REFINEMENT_STEPS", 0)  # no step converges: Householder QR decides
+    householder = j_value(net, X, Y, rho=rho)
+    svd = j_value(net, X, Y, rho=rho, method="svd")
+    assert abs(refined - householder) <= 1e-12 * scale and abs(refined - svd) <= 1e-12 * scale
+
+
+def test_refinement_gives_up_when_the_factor_is_wrong():
+    """A factor of another matrix makes the iteration diverge: the caller is told to use QR."""
+    import minima.depth as depth
+
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(5, 40, generator=generator, dtype=torch.float64)
+    y = torch.randn(40, generator=generator, dtype=torch.float64)
+    exact = torch.linalg.cholesky(rows @ rows.T)
+    residual = depth._refined_normal_residual(rows, exact, y)
+    solution = torch.linalg.lstsq(rows.T, y.unsqueeze(1)).solution.squeeze(1)
+    assert torch.allclose(residual, y - rows.T @ solution, atol=1e-12)
+    wrong = exact / 4  # L Lᵀ sixteen times too small: each step overshoots fifteen-fold
+    assert depth._refined_normal_residual(rows, wrong, y) is None

@@ -253,6 +253,15 @@ FORGERIES = {
     "a cell that writes into the library": f"open({str(ROOT / 'lib' / 'minima' / 'exercises.py')!r}, 'a')"
                                            ".write('\\n# forged\\n')",
     "a cell that never ends": "while True:\n    pass",
+    "a cell that writes into every copy of the library": (
+        "import pathlib, tempfile\n"
+        "for _root in {pathlib.Path('..').resolve(), pathlib.Path(tempfile.gettempdir())}:\n"
+        "    for _file in _root.rglob('exercises.py'):\n"
+        "        try:\n"
+        "            _file.write_text('# forged')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        f"open({str(ROOT / 'lib' / 'minima' / 'exercises.py')!r}, 'a').write('\\n# forged\\n')"),
 }
 
 
@@ -273,7 +282,7 @@ def test_a_forged_submission_scores_nothing_it_did_not_solve(forgery, generated,
     with assignments.report_path(tmp_path / "scores.csv").open() as handle:
         reasons = {row["exercise"]: row for row in csv.DictReader(handle)}
     assert rows[0]["ex-mystery-bias"] == 0, reasons["ex-mystery-bias"]
-    if forgery == "a cell that writes into the library":
+    if forgery.startswith("a cell that writes into"):
         assert rows[0]["ex-mystery-width"] == 0 and "library" in reasons["ex-mystery-width"]["reason"]
     elif forgery == "an object equal to everything":  # it overwrote the honest answer too
         assert rows[0]["ex-mystery-width"] == 0 and "plain data" in reasons["ex-mystery-width"]["reason"]

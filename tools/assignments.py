@@ -283,12 +283,25 @@ def _rebuild(exported):
     raise TypeError(f"unknown kind {kind!r}")
 
 
+def _tree_files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` but caches, by relative path: a snapshot held in this process."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
 def _tree_digest(folder: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, content in _tree_files(folder).items():
+        digest.update(name.encode() + b"\0" + content + b"\0")
     return digest.hexdigest()
+
+
+def _restore(folder: Path, snapshot: dict[str, bytes]) -> None:
+    """Put ``folder`` back as ``snapshot`` holds it (files the run added are removed)."""
+    shutil.rmtree(folder)
+    for name, content in snapshot.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
 
 
 def _assignment_labels(notebook: nbformat.NotebookNode) -> list[str]:
@@ -310,7 +323,7 @@ def grade_submission(path: Path, timeout: int = 60) -> GradedSubmission:
     and tuples of these, numpy or torch arrays of numbers) to a JSON file; anything else is refused
     there. Here, in the grader's own process, each exported answer is rebuilt and checked with this
     process's ``minima.exercises.check``. If the run changed any file of the library or of the folder of
-    submissions, every exercise scores 0 and the library is restored.
+    submissions, every exercise scores 0 and the library is restored from a snapshot held in memory.
     """
     from minima.exercises import EXERCISES, check
     from nbclient import NotebookClient
@@ -323,8 +336,7 @@ def grade_submission(path: Path, timeout: int = 60) -> GradedSubmission:
     before = {name: _tree_digest(folder) for name, folder in watched.items()}
     with tempfile.TemporaryDirectory(prefix="minima-grade-") as scratch:
         scratch = Path(scratch)
-        backup = scratch / "library-backup"
-        shutil.copytree(library, backup)
+        backup = _tree_files(library)  # in memory: no file of it is within the submission's reach
         shutil.copytree(library, scratch / "lib" / "minima")
         work = scratch / "work"
         work.mkdir()
@@ -350,8 +362,7 @@ def grade_submission(path: Path, timeout: int = 60) -> GradedSubmission:
                     os.environ[name] = value
         changed = [name for name, folder in watched.items() if _tree_digest(folder) != before[name]]
         if "library" in changed:
-            shutil.rmtree(library)
-            shutil.copytree(backup, library)
+            _restore(library, backup)
         exported = {}
         if answers_file.is_file() and answers_file.stat().st_size < 10_000_000:
             try:

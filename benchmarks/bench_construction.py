@@ -7,11 +7,10 @@ neuron count and the worst error. Usage: ``python benchmarks/bench_construction.
 from __future__ import annotations
 
 import argparse
-import time
 
 import minima
 from minima.construction import zero_error_network
-from table import record
+from table import best_of, record
 
 BUDGET_SECONDS = 10.0
 
@@ -24,12 +23,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     X, y = minima.data.gaussian_binary(args.d0, args.n, seed=0, labels="01")
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        details = zero_error_network(X, y, args.rho, return_details=True)
-        times.append(time.perf_counter() - start)
-    best = min(times)
+    details, best = best_of(lambda: zero_error_network(X, y, args.rho, return_details=True), args.repeats)
     print(f"N = {args.n}, d0 = {args.d0}, rho = {args.rho}, |S+| = {int(y.sum())}: d1 = {details.W.shape[0]} units")
     print(f"max |error| = {details.max_error:.2e} (round-off bound {details.roundoff_bound:.2e}), "
           f"min |pre-activation| = {details.min_abs_preactivation:.2e}")

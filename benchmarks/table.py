@@ -71,15 +71,7 @@ def matmul_rate(size: int = 2048, device: str = "cpu") -> float:
     import torch
 
     a = torch.randn(size, size, dtype=torch.float64, device=device)
-    best = float("inf")
-    for _ in range(3):
-        if device != "cpu":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        a @ a
-        if device != "cpu":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+    _, best = best_of(lambda: a @ a, 3, device)
     return 2 * size ** 3 / best / 1e9
 
 

@@ -183,8 +183,9 @@ def _refined_normal_residual(rows: torch.Tensor, factor: torch.Tensor, y: torch.
     for _ in range(_REFINEMENT_STEPS):
         step = torch.cholesky_solve((rows @ residual).unsqueeze(1), factor).squeeze(1)
         coefficients = coefficients + step
-        moved = float(torch.linalg.vector_norm(step @ rows))
-        residual = y - coefficients @ rows
+        updated = y - coefficients @ rows
+        moved = float(torch.linalg.vector_norm(updated - residual))  # ‖A d‖, without a third product
+        residual = updated
         if moved <= _REFINED * scale:
             return residual
     return None

@@ -289,9 +289,10 @@ def _tree_files(folder: Path) -> dict[str, bytes]:
             if path.is_file() and "__pycache__" not in path.parts}
 
 
-def _tree_digest(folder: Path) -> str:
+def _snapshot_digest(snapshot: dict[str, bytes]) -> str:
+    """One SHA-256 of a ``_tree_files`` snapshot: its names and contents, in order."""
     digest = hashlib.sha256()
-    for name, content in _tree_files(folder).items():
+    for name, content in snapshot.items():
         digest.update(name.encode() + b"\0" + content + b"\0")
     return digest.hexdigest()
 
@@ -333,10 +334,11 @@ def grade_submission(path: Path, timeout: int = 60) -> GradedSubmission:
     reasons = {label: "" for label in labels}
     library = ROOT / "lib" / "minima"
     watched = {"library": library, "submissions folder": path.parent}
-    before = {name: _tree_digest(folder) for name, folder in watched.items()}
+    backup = _tree_files(library)  # in memory: no file of it is within the submission's reach
+    before = {"library": _snapshot_digest(backup),
+              "submissions folder": _snapshot_digest(_tree_files(path.parent))}
     with tempfile.TemporaryDirectory(prefix="minima-grade-") as scratch:
         scratch = Path(scratch)
-        backup = _tree_files(library)  # in memory: no file of it is within the submission's reach
         shutil.copytree(library, scratch / "lib" / "minima")
         work = scratch / "work"
         work.mkdir()
@@ -360,7 +362,7 @@ def grade_submission(path: Path, timeout: int = 60) -> GradedSubmission:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-        changed = [name for name, folder in watched.items() if _tree_digest(folder) != before[name]]
+        changed = [name for name, folder in watched.items() if _snapshot_digest(_tree_files(folder)) != before[name]]
         if "library" in changed:
             _restore(library, backup)
         exported = {}

@@ -98,11 +98,12 @@ def test_the_certificate_honours_an_explicit_tolerance():
     assert not _certified_full_rank(A, X, above, torch.device("cpu"))
 
 
-@pytest.mark.parametrize("lapack_limit", [8192, 0])
-def test_certificate_is_true_only_above_the_smallest_eigenvalue(monkeypatch, lapack_limit):
+@pytest.mark.parametrize("lapack_tile", [8192, 7, 0])
+def test_certificate_is_true_only_above_the_smallest_eigenvalue(monkeypatch, lapack_tile):
     from minima import rank
 
-    monkeypatch.setattr(rank, "_LAPACK_LIMIT", lapack_limit)  # 0: the blocked factorisation in torch
+    # 8192: one LAPACK call; 7: five tiles of six at size 30; 0: the blocked factorisation in torch
+    monkeypatch.setattr(rank, "_LAPACK_TILE", lapack_tile)
     monkeypatch.setattr(rank, "_CHOLESKY_BLOCK", 7)
     rng = np.random.default_rng(5)
     for size in (1, 5, 30):
@@ -124,6 +125,26 @@ def test_certificate_is_true_only_above_the_smallest_eigenvalue(monkeypatch, lap
         rank.certify_positive_definite(np.ones((2, 3)), 0.0)
     with pytest.raises(ValueError, match="float64"):
         rank.certify_positive_definite(torch.eye(2, dtype=torch.float32), 0.0)
+
+
+@pytest.mark.parametrize("tile", [1, 7, 17, 50, 8192])
+def test_the_tiled_lapack_factor_is_choleskys_and_touches_only_its_triangle(tile):
+    from minima.rank import _tiled_lapack_cholesky
+
+    rng = np.random.default_rng(6)
+    M = rng.standard_normal((50, 60))
+    K = M @ M.T
+    stored = K.copy()  # C order: its lower triangle is the Fortran view's upper one
+    stored[np.triu_indices(50, 1)] = np.nan
+    assert _tiled_lapack_cholesky(stored.T, tile)
+    factor = np.tril(stored)
+    assert np.allclose(factor, np.linalg.cholesky(K), rtol=0, atol=1e-12 * np.abs(K).max())
+    assert np.isnan(stored[np.triu_indices(50, 1)]).all()  # the other triangle is never read or written
+    indefinite_last = K.copy()
+    indefinite_last[49, 49] = 0.0  # its Schur complement is negative: the breakdown is in the last tile
+    assert not _tiled_lapack_cholesky(indefinite_last.T, tile)
+    with pytest.raises(ValueError, match="Fortran-ordered"):
+        _tiled_lapack_cholesky(np.ones((3, 4)), tile)
 
 
 def test_generic_rank_is_min_of_d0d1_and_n():

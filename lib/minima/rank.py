@@ -40,6 +40,8 @@ certificate's docstring.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
 
 import numpy as np
@@ -55,9 +57,10 @@ __all__ = ["khatri_rao", "khatri_rao_gram", "khatri_rao_rank", "khatri_rao_singu
 _EPS = np.finfo(np.float64).eps
 _GRAM_BLOCK = 2048  # rows of XᵀX formed at once in khatri_rao_gram
 _CHOLESKY_BLOCK = 2048  # columns of the blocked Cholesky factored at once (6 % faster than 1024 here)
-# SciPy's LAPACK (OpenBLAS, 32-bit indices) factors small matrices fastest, but its dpotrf crashes on
-# matrices of 2^31 bytes (n = 16,384); larger ones go to the blocked factorisation on torch's LAPACK
-_LAPACK_LIMIT = 8192
+# SciPy's LAPACK (OpenBLAS) factors fastest on the CPU, but its dpotrf has crashed (SIGSEGV) on whole
+# matrices of n = 16,384 and 23,170 here; tiles of at most this order keep every dpotrf call small.
+# 0: the blocked factorisation in torch instead (the GPU's path, and the tests' second path)
+_LAPACK_TILE = 8192
 
 
 def _pair(A, X):
@@ -205,7 +208,8 @@ def certify_positive_definite(matrix, threshold: float, *, overwrite: bool = Fal
 
     ``matrix``: a symmetric ``(n, n)`` float64 NumPy array or tensor, on any device; only its lower
     triangle is read. It is factored in place when ``overwrite`` (its contents are then lost), else a copy:
-    by LAPACK ``dpotrf`` up to ``n = 8192`` on the CPU, else by a blocked factorisation in torch.
+    on the CPU by SciPy's LAPACK and BLAS in tiles (:func:`_tiled_lapack_cholesky`), on other devices by a
+    blocked factorisation in torch (:func:`_cholesky_in_place`).
     ``threshold ≥ 0``. ``False`` means "not proved", not "not positive definite": the caller decides such
     a matrix by a rank-revealing method.
 
@@ -252,13 +256,88 @@ def certify_positive_definite(matrix, threshold: float, *, overwrite: bool = Fal
     if float(diagonal.min()) <= shift:  # a diagonal entry is an upper bound on λ_min
         return False
     diagonal.sub_(shift)
-    if matrix.device.type == "cpu" and matrix.is_contiguous() and size <= _LAPACK_LIMIT:
+    if matrix.device.type == "cpu" and matrix.is_contiguous() and _LAPACK_TILE > 0:
         # a C-ordered array is its transpose in Fortran order: its lower triangle is that view's upper one
-        _, info = scipy.linalg.lapack.dpotrf(matrix.numpy().T, lower=0, clean=0, overwrite_a=1)
-        if info < 0:
-            raise RuntimeError(f"LAPACK dpotrf rejected argument {-info}")
-        return info == 0
+        return _tiled_lapack_cholesky(matrix.numpy().T, _LAPACK_TILE)
     return _cholesky_in_place(matrix)
+
+
+@functools.cache
+def _fortran_routines() -> dict:
+    """SciPy's LAPACK ``dpotrf`` and BLAS ``dtrsm``, ``dsyrk``, ``dgemm`` as ctypes functions.
+
+    They are SciPy's public low-level interface (``scipy.linalg.cython_lapack`` / ``cython_blas``): the
+    Fortran routines themselves, which take a leading dimension, so that a tile of a large matrix is
+    passed in place, without the copy that ``scipy.linalg.lapack`` makes of a non-contiguous block.
+    """
+    import scipy.linalg.cython_blas as cython_blas
+    import scipy.linalg.cython_lapack as cython_lapack
+
+    capsule_name = ctypes.pythonapi.PyCapsule_GetName
+    capsule_name.restype, capsule_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    capsule_pointer.restype, capsule_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    routines = {}
+    for module, name, n_arguments in ((cython_lapack, "dpotrf", 5), (cython_blas, "dtrsm", 11),
+                                      (cython_blas, "dsyrk", 10), (cython_blas, "dgemm", 13)):
+        capsule = module.__pyx_capi__[name]
+        address = capsule_pointer(capsule, capsule_name(capsule))
+        routines[name] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * n_arguments)(address)
+    return routines
+
+
+def _tiled_lapack_cholesky(matrix: np.ndarray, tile: int) -> bool:
+    """Right-looking tiled Cholesky ``F = Uᵀ U`` of the upper triangle of ``matrix``, in place; completed?
+
+    ``matrix``: a Fortran-ordered float64 ``(n, n)`` array (the transpose view of a C-ordered one, whose
+    lower triangle is this upper one); only its upper triangle is read or written. The ``n`` rows are cut
+    into ``⌈n / tile⌉`` tiles of nearly equal order; for each diagonal tile ``k``: ``dpotrf`` factors it,
+    ``dtrsm`` solves ``U_kkᵀ U_kj = F_kj`` for the row of tiles to its right, and ``dsyrk`` and ``dgemm``
+    subtract ``U_kiᵀ U_kj`` from every tile below that row. These are the inner products of the unblocked
+    algorithm in another order of summation, with conventional matrix products (Higham's Theorem 10.3
+    holds). No copy is made: each routine gets a pointer into ``matrix`` and its leading dimension ``n``.
+    """
+    routines = _fortran_routines()
+    size = matrix.shape[0]
+    if not matrix.flags.f_contiguous or matrix.dtype != np.float64 or matrix.shape != (size, size):
+        raise ValueError("matrix must be a square Fortran-ordered float64 array")
+    base = matrix.ctypes.data
+
+    def at(row: int, column: int) -> ctypes.c_void_p:  # the address of matrix[row, column]
+        return ctypes.c_void_p(base + 8 * (row + column * size))
+
+    def integer(value: int):
+        return ctypes.byref(ctypes.c_int(value))
+
+    def real(value: float):
+        return ctypes.byref(ctypes.c_double(value))
+
+    def letter(value: str) -> ctypes.c_char_p:
+        return ctypes.c_char_p(value.encode())
+
+    count = -(-size // tile)
+    edges = [round(index * size / count) for index in range(count + 1)]
+    tiles = list(zip(edges[:-1], edges[1:]))
+    lda, info = integer(size), ctypes.c_int(0)
+    for index, (first, last) in enumerate(tiles):
+        order = integer(last - first)
+        routines["dpotrf"](letter("U"), order, at(first, first), lda, ctypes.byref(info))
+        if info.value < 0:
+            raise RuntimeError(f"LAPACK dpotrf rejected argument {-info.value}")
+        if info.value > 0:
+            return False
+        if last == size:
+            break
+        routines["dtrsm"](letter("L"), letter("U"), letter("T"), letter("N"), order, integer(size - last),
+                          real(1.0), at(first, first), lda, at(first, last), lda)
+        for below, end in tiles[index + 1:]:
+            routines["dsyrk"](letter("U"), letter("T"), integer(end - below), order, real(-1.0),
+                              at(first, below), lda, real(1.0), at(below, below), lda)
+            if end < size:
+                routines["dgemm"](letter("T"), letter("N"), integer(end - below), integer(size - end), order,
+                                  real(-1.0), at(first, below), lda, at(first, end), lda, real(1.0),
+                                  at(below, end), lda)
+    return bool(np.isfinite(np.diagonal(matrix)).all())
 
 
 def _cholesky_in_place(matrix: torch.Tensor, block: int = _CHOLESKY_BLOCK) -> bool:

@@ -24,6 +24,23 @@ def test_khatri_rao_matches_scipy(d0, d1, n, seed):
     assert np.allclose(khatri_rao_gram(A, X).numpy(), M.T @ M)
 
 
+@pytest.mark.parametrize("block", [1, 7, 30, 256])
+@pytest.mark.parametrize("library", ["blas", "torch"])
+def test_the_certificates_lower_gram_is_the_grams_lower_triangle(monkeypatch, block, library):
+    from minima import rank
+
+    monkeypatch.setattr(rank, "_LOWER_GRAM_BLOCK", block)  # 7: four blocks of rows, the last one short
+    rng = np.random.default_rng(7)
+    A, X = rng.standard_normal((3, 30)), rng.standard_normal((4, 30))
+    if library == "blas":
+        lower = rank._blas_lower_gram(A, X).numpy()
+    else:
+        lower = rank._torch_lower_gram(A, X, torch.device("cpu")).numpy()
+    full = khatri_rao_gram(A, X).numpy()
+    rows, columns = np.tril_indices(30)
+    assert np.allclose(lower[rows, columns], full[rows, columns], rtol=1e-13, atol=1e-13)
+
+
 def _degenerate(kind, rng, d0, d1, n, rho):
     X = rng.standard_normal((d0, n))
     W = rng.standard_normal((d1, d0))

@@ -45,7 +45,7 @@ def main() -> None:
     A, X = pattern(rng, d, d, n1, 0.1)
     rate = matmul_rate(device=args.device)
     khatri_rao_rank(A[:, :512], X[:, :512], device=device)  # warm-up
-    # 0.4 s a call, of which the first touch of the fresh N × N Gram matrix varies by up to 0.1 s between
+    # a third of a second a call, of which the first touch of the fresh N × N Gram matrix varies by up to 0.1 s between
     # calls on a virtual machine: the best of five (timeit's default repeat)
     ours, t_ours = best_of(lambda: khatri_rao_rank(A, X, device=device), 5)
     print(f"part 1: N = {n1}, d0 = d1 = {d}: khatri_rao_rank = {ours} in {t_ours:.2f} s")

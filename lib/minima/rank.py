@@ -270,8 +270,8 @@ def _fortran_routines() -> dict:
     """SciPy's LAPACK ``dpotrf`` and BLAS ``dtrsm``, ``dsyrk``, ``dgemm`` as ctypes functions.
 
     They are SciPy's public low-level interface (``scipy.linalg.cython_lapack`` / ``cython_blas``): the
-    Fortran routines themselves, which take a leading dimension, so that a tile of a large matrix is
-    passed in place, without the copy that ``scipy.linalg.lapack`` makes of a non-contiguous block.
+    Fortran routines themselves, which take a leading dimension, so that a block of a large matrix is
+    read and written in place, without the copy that ``scipy.linalg.lapack`` makes of a non-contiguous one.
     """
     import scipy.linalg.cython_blas as cython_blas
     import scipy.linalg.cython_lapack as cython_lapack
@@ -419,12 +419,11 @@ def _blas_lower_gram(A: np.ndarray, X: np.ndarray) -> torch.Tensor:
     block = np.empty((n_samples, min(_LOWER_GRAM_BLOCK, n_samples)), order="F")
     for start in range(0, n_samples, _LOWER_GRAM_BLOCK):
         stop = min(start + _LOWER_GRAM_BLOCK, n_samples)
-        for factor, target in ((X, transpose), (A, block)):
-            routines["dgemm"](_letter("T"), _letter("N"), _integer(stop), _integer(stop - start),
-                              _integer(factor.shape[0]), _real(1.0), _address(factor, 0, 0),
-                              _integer(factor.shape[0]), _address(factor, 0, start), _integer(factor.shape[0]),
-                              _real(0.0), _address(target, 0, start if target is transpose else 0),
-                              _integer(n_samples))
+        for factor, target, column in ((X, transpose, start), (A, block, 0)):  # target[:stop, column:]
+            inner = _integer(factor.shape[0])
+            routines["dgemm"](_letter("T"), _letter("N"), _integer(stop), _integer(stop - start), inner,
+                              _real(1.0), _address(factor, 0, 0), inner, _address(factor, 0, start), inner,
+                              _real(0.0), _address(target, 0, column), _integer(n_samples))
         columns = transpose[:stop, start:stop]
         np.multiply(columns, block[:stop, :stop - start], out=columns)
     return gram

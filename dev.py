@@ -174,17 +174,29 @@ def book() -> None:
     print(f"\nThe book ({options.profile} profile) is in {html}: open {html / 'index.html'}")
 
 
+def claims_module():
+    """``minima.claims``, loaded from its file (it needs only the standard library), so that the
+    report's statuses and count line are the library's own, also outside the environment."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("minima_claims", LIBRARY / "claims.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def report_lines(rows: list[dict], width: int = 100) -> list[str]:
-    """The reproduction report as terminal lines: a count, then per chapter one line a claim."""
-    counts = {status: sum(row["status"] == status for row in rows)
-              for status in ("reproduced", "differs", "not checked at this size")}
-    lines = [f"{len(rows)} claims: " + ", ".join(f"{n} {status}" for status, n in counts.items())]
+    """The reproduction report as terminal lines: a count per status, then per chapter one line a
+    claim (its status abbreviated: ok, setting, outside, corrected, finding, not checked, DIFFERS)."""
+    short = {"reproduced": "ok", "reproduced in another setting": "setting",
+             "outside the paper's hypotheses": "outside", "paper corrected": "corrected",
+             "book finding": "finding", "not checked at this size": "not checked", "differs": "DIFFERS"}
+    lines = [claims_module().summary_lines(rows)]
     for chapter in sorted({row["chapter"] for row in rows}):
         lines.append(f"\n{chapter}")
         for row in (r for r in rows if r["chapter"] == chapter):
-            status = {"reproduced": "ok", "differs": "DIFFERS", "not checked at this size": "not checked"}[
-                row["status"]]
-            text = f"  {status:11s} {row['id']}: paper {row['paper_value']} | book {row['book_value']}"
+            text = f"  {short[row['status']]:11s} {row['id']}: paper {row['paper_value']} | book {row['book_value']}"
             lines.append(text if len(text) <= width else text[:width - 1] + "…")
     return lines
 

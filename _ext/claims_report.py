@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
 
-STATUSES = ("reproduced", "differs", "not checked at this size")
+from minima.claims import STATUSES, summary_lines
 COLUMNS = ("claim", "source", "paper", "book", "status")
 
 
@@ -49,10 +48,7 @@ def read_rows(directory: Path) -> list[dict]:
 
 
 def summary(rows: list[dict]) -> str:
-    counts = Counter(row["status"] for row in rows)
-    parts = ", ".join(f"{counts[status]} {status}" for status in STATUSES)
-    pages = len({row["page"] for row in rows})
-    return f"{len(rows)} claims on {pages} pages: {parts}."
+    return summary_lines(rows) + "."
 
 
 def _table(rows: list[dict], builder, docname: str) -> nodes.table:

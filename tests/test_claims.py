@@ -71,3 +71,44 @@ def test_without_the_folder_nothing_is_written(tmp_path, monkeypatch):
 def test_bad_input_is_refused_with_the_argument_named(call, match, ledger_dir):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_a_claims_standing_is_its_status_when_it_holds_and_needs_a_note(ledger_dir, capsys):
+    claims.claim("probe.corrected", "the valid factor is half", "Soudry & Hoffer, Lemma 21", "1 per unit",
+                 "1/2 per unit", True, stands="paper corrected", note="eq. 13.6 uses the two-sided cap")
+    assert claims.recorded()[-1].status == "paper corrected"
+    printed = capsys.readouterr().out
+    assert printed.startswith("✓ the valid factor is half [paper corrected]")
+    assert "paper: 1 per unit | book: 1/2 per unit" in printed
+    assert all(len(line) <= 88 for line in printed.splitlines())
+    row = claims.read_ledgers(ledger_dir)["04_angular_volume/3_exponential_rarity"][-1]
+    assert row["status"] == row["stands"] == "paper corrected"
+    with pytest.raises(ValueError, match="note"):  # a standing other than reproduced says how
+        claims.claim("probe.finding", "s", "p", 1, 1, True, stands="book finding")
+    with pytest.raises(ValueError, match="stands must be one of"):
+        claims.claim("probe.other", "s", "p", 1, 1, True, stands="agrees", note="n")
+    # not checked and differs override the standing
+    claims.claim("probe.later", "s2", "p", 1, 1, None, stands="book finding", note="too small")
+    assert claims.recorded()[-1].status == "not checked at this size"
+    with pytest.raises(AssertionError):
+        claims.claim("probe.fails", "s3", "p", 1, 2, False, stands="paper corrected", note="n")
+    assert claims.recorded()[-1].status == "differs"
+
+
+def test_a_long_claim_prints_within_the_page_and_quiet_prints_nothing(ledger_dir, capsys):
+    claims.claim("probe.long", "word " * 40, "p", "x" * 120, "y" * 30, True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 3 and all(len(line) <= 88 for line in lines)
+    claims.claim("probe.quiet", "s", "p", 1, 1, True, quiet=True)
+    assert capsys.readouterr().out == ""
+    claims.passed("the sweep spans 1/4 to 4")
+    assert capsys.readouterr().out == "✓ the sweep spans 1/4 to 4\n"
+    with pytest.raises(ValueError, match="what"):
+        claims.passed("  ")
+
+
+def test_the_count_line_names_every_status():
+    rows = [{"page": "a", "status": "reproduced"}, {"page": "b", "status": "book finding"}]
+    line = claims.summary_lines(rows)
+    assert line.startswith("2 claims on 2 pages: 1 reproduced, 0 reproduced in another setting")
+    assert all(status in line for status in claims.STATUSES)

@@ -71,7 +71,10 @@ def test_library_digest_and_the_profile_argument(tmp_path):
 def test_report_lines_count_and_list_every_claim():
     rows = [{"id": f"ch1.c{k}", "chapter": "01_x", "page": "01_x", "statement": "s", "source": "p",
              "paper_value": "1", "book_value": "1", "status": status, "note": ""}
-            for k, status in enumerate(["reproduced", "reproduced", "not checked at this size"])]
+            for k, status in enumerate(["reproduced", "paper corrected", "not checked at this size"])]
     lines = dev.report_lines(rows, width=70)
-    assert lines[0] == "3 claims: 2 reproduced, 0 differs, 1 not checked at this size"
+    assert lines[0] == ("3 claims on 1 pages: 1 reproduced, 0 reproduced in another setting, 0 outside "
+                        "the paper's hypotheses, 1 paper corrected, 0 book finding, 1 not checked at "
+                        "this size, 0 differs")
+    assert "  corrected   ch1.c1" in "\n".join(lines)
     assert sum("ch1.c" in line for line in lines) == 3 and all(len(line) <= 70 for line in lines)

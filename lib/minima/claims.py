@@ -8,6 +8,13 @@ written, each time one is recorded, to ``<folder>/chapters/<page>.claims.json``,
 executed notebooks and never into the source tree; without it nothing is written. The book's page
 "Reproduction report" is generated from these files (``_ext/claims_report.py``).
 
+Two things are recorded apart. Whether the book's own check holds (``holds``: it must, or the page fails)
+and how the claim stands to its paper (``stands``, one of :data:`STANDINGS`): the paper's quantity in its
+setting, the same in another setting, the paper's mechanism measured where its theorem gives no bound,
+an error of the paper that the book found and checks, or a finding of the book's own. The status shown in
+the report is the standing of a claim that holds, ``"not checked at this size"`` for ``holds=None``, and
+``"differs"`` for one that failed (seen only in the ledger of a failed run).
+
 Chapters 1–6.
 """
 from __future__ import annotations
@@ -16,15 +23,26 @@ import json
 import math
 import os
 import re
+import textwrap
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Claim", "page", "claim", "recorded", "ledger_file", "read_ledgers", "CLAIMS_DIR", "STATUSES"]
+__all__ = ["Claim", "page", "claim", "passed", "recorded", "ledger_file", "read_ledgers", "summary_lines",
+           "CLAIMS_DIR", "STANDINGS", "STATUSES"]
 
 CLAIMS_DIR = "MINIMA_CLAIMS_DIR"
 """The environment variable naming the folder the ledgers are written to."""
-STATUSES = ("reproduced", "differs", "not checked at this size")
-"""A claim's status: ``holds`` True, False or None."""
+STANDINGS = ("reproduced", "reproduced in another setting", "outside the paper's hypotheses", "paper corrected",
+             "book finding")
+"""How a claim stands to its paper: its quantity in its setting (or at a smaller size of it); the same
+quantity in a setting that differs (the note says how and why); the paper's mechanism measured where its
+hypotheses fail (the note says which and by how much); an error of the paper, found and checked (the note
+says what the paper has and what holds); a result of the book's own."""
+STATUSES = (*STANDINGS, "not checked at this size", "differs")
+"""A claim's status in the report: its standing when it holds, else not checked (``holds=None``) or
+differs (``holds=False``, a failed run)."""
+WIDTH = 88
+"""The width of a page's printed lines."""
 
 _PAGE = re.compile(r"^\d\d_[a-z0-9_]+(/\d+_[a-z0-9_]+)?$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
@@ -44,11 +62,23 @@ class Claim:
     book_value: str
     holds: bool | None
     note: str
+    stands: str = STANDINGS[0]
 
     @property
     def status(self) -> str:
-        """``"reproduced"``, ``"differs"`` or ``"not checked at this size"``."""
-        return STATUSES[0] if self.holds else STATUSES[2] if self.holds is None else STATUSES[1]
+        """One of :data:`STATUSES`: ``stands`` when the claim holds, else ``"not checked at this size"``
+        (``holds`` None) or ``"differs"`` (``holds`` False)."""
+        return self.stands if self.holds else STATUSES[-2] if self.holds is None else STATUSES[-1]
+
+    def summary(self, width: int = WIDTH) -> str:
+        """What was checked and how it came out, in lines of at most ``width`` characters: the
+        statement and status, then the paper's and the book's value."""
+        mark = "✓" if self.holds else "·" if self.holds is None else "✗"
+        head = textwrap.wrap(f"{mark} {self.statement} [{self.status}]", width,
+                             subsequent_indent="  ")
+        values = textwrap.wrap(f"paper: {self.paper_value} | book: {self.book_value}", width,
+                               initial_indent="  ", subsequent_indent="    ")
+        return "\n".join(head + values)
 
 
 def _as_text(name: str, value) -> str:
@@ -77,18 +107,21 @@ def page(name: str) -> None:
     _write()
 
 
-def claim(id: str, statement: str, source: str, paper_value, book_value, holds, *, note: str = "") -> None:
+def claim(id: str, statement: str, source: str, paper_value, book_value, holds, *, note: str = "",
+          stands: str = "reproduced", quiet: bool = False) -> None:
     """Record the claim ``id`` of the current page and assert it.
 
     ``statement``: what is claimed, in a sentence; ``source``: the paper and the place (theorem, equation,
     figure, table, section); ``paper_value``: the paper's number, bound or statement as printed (a string
     where it gives no number); ``book_value``: what this run measured; ``holds``: the decision, ``True``,
     ``False`` or ``None`` (not checkable at this size: say why in ``note``, which also says where the
-    book's setting differs from the paper's). Numbers are written with four significant digits. A claim
-    with ``holds=False`` is recorded as differing, then raises ``AssertionError``. Recording an ``id``
-    again replaces its claim (a cell run twice); another statement under a recorded ``id`` is a
-    ``ValueError``. Returns nothing, so
-    that a claim at the end of a cell prints nothing (:func:`recorded` lists them). Chapters 1–6.
+    book's setting differs from the paper's); ``stands``: how the claim stands to its paper, one of
+    :data:`STANDINGS` (every standing but ``"reproduced"`` needs a ``note`` that says why). Numbers are
+    written with four significant digits. A claim with ``holds=False`` is recorded as differing, then
+    raises ``AssertionError``. Recording an ``id`` again replaces its claim (a cell run twice); another
+    statement under a recorded ``id`` is a ``ValueError``. Prints the claim's summary
+    (:meth:`Claim.summary`: what was checked, the two values, the status) unless ``quiet``; returns
+    nothing. Chapters 1–7.
     """
     if _current_page is None:
         raise ValueError("no page: call minima.claims.page('NN_slug/K_topic') first")
@@ -106,15 +139,37 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
         holds = bool(holds)
     if holds is None and not note.strip():
         raise ValueError("a claim not checked at this size (holds=None) needs a note saying why")
+    if stands not in STANDINGS:
+        raise ValueError(f"stands must be one of {', '.join(map(repr, STANDINGS))}, got {stands!r}")
+    if stands != STANDINGS[0] and not note.strip():
+        raise ValueError(f"a claim that stands as {stands!r} needs a note saying how")
     if id in _claims and _claims[id].statement != statement.strip():
         raise ValueError(f"id {id!r} is already a claim of this page ({_claims[id].statement!r})")
     recorded_claim = Claim(id, _current_page, statement.strip(), source.strip(), _as_text("paper_value", paper_value),
-                           _as_text("book_value", book_value), holds, note.strip())
+                           _as_text("book_value", book_value), holds, note.strip(), stands)
     _claims[id] = recorded_claim
     _write()
+    if not quiet:
+        print(recorded_claim.summary(), flush=True)
     if holds is False:
         raise AssertionError(f"claim {id} does not hold: {statement} (paper: {recorded_claim.paper_value}; "
                              f"book: {recorded_claim.book_value}){' ' + note if note else ''}")
+
+
+def passed(what: str) -> None:
+    """Print ``✓ what`` (wrapped to the page's width): the one line a reader sees of a folded check
+    that is not a paper's claim. Call it after the check's asserts. Chapters 1–7."""
+    if not isinstance(what, str) or not what.strip():
+        raise ValueError(f"what must be a non-empty string, got {what!r}")
+    print("\n".join(textwrap.wrap(f"✓ {what.strip()}", WIDTH, subsequent_indent="  ")), flush=True)
+
+
+def summary_lines(rows: list[dict]) -> str:
+    """The count line of a report: ``K claims on P pages: n1 reproduced, n2 …`` over every status
+    in :data:`STATUSES` (``rows``: dicts with ``status`` and ``page``). Chapters 1–7, through the report."""
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
+    pages = len({row["page"] for row in rows})
+    return f"{len(rows)} claims on {pages} pages: " + ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
 def recorded() -> list[Claim]:

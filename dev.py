@@ -192,7 +192,9 @@ def report_lines(rows: list[dict], width: int = 100) -> list[str]:
     short = {"reproduced": "ok", "reproduced in another setting": "setting",
              "outside the paper's hypotheses": "outside", "paper corrected": "corrected",
              "book finding": "finding", "not checked at this size": "not checked", "differs": "DIFFERS"}
-    lines = [claims_module().summary_lines(rows)]
+    import textwrap
+
+    lines = textwrap.wrap(claims_module().summary_lines(rows), width, subsequent_indent="  ")
     for chapter in sorted({row["chapter"] for row in rows}):
         lines.append(f"\n{chapter}")
         for row in (r for r in rows if r["chapter"] == chapter):

@@ -347,6 +347,14 @@ def test_one_class_labels_need_the_labelling_stated():
     (lambda: volume.averaged_census(4, 3, 8, 0.1, samples=2, deficient_samples=2, method="guess"), "method"),
     (lambda: volume.orthant_probability(np.eye(6)), "correlation"),
     (lambda: volume.orthant_probability(2 * np.eye(3)), "unit diagonal"),
+    (lambda: volume.orthant_probability([[1, 2], [2, 1]]), "correlation must be positive semi-definite"),
+    (lambda: volume.orthant_probability([[1, 0.5], [0.2, 1]]), "correlation must be symmetric"),
+    (lambda: volume.orthant_probability([[1, np.nan], [np.nan, 1]]), "correlation contains NaN"),
+    (lambda: volume.orthant_probability(np.full((4, 4), -0.5) + 1.5 * np.eye(4)),
+     "correlation must be positive semi-definite"),
+    (lambda: volume.decay_rate([1, 2, 3], [1.0, 0.5, 0.2], [0.1, -0.1, 0.1]), "errors must be"),
+    (lambda: volume.decay_rate([1, 2, 3], [1.0, -0.5, 0.2], [0.1, 0.1, 0.1]), "values must be"),
+    (lambda: volume.decay_rate([1, np.nan, 3], [1.0, 0.5, 0.2], [0.1, 0.1, 0.1]), "n contains NaN"),
     (lambda: volume.pattern_probabilities(np.zeros((2, 3))), "zero row"),
     (lambda: volume.landscape_census(np.ones((2, 6)), [0, 1] * 3, 2, 0.1, samples=5, full_rank_samples=2),
      "2·d0 ≥ N"),
@@ -354,6 +362,22 @@ def test_one_class_labels_need_the_labelling_stated():
 def test_regime_functions_refuse_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_a_linear_network_loses_rank_exactly_when_d0_is_below_n():
+    """ρ = 1: every column of A is 1, rank(A∘X) = rank X = min(d0, n); no NaN."""
+    assert volume.rank_deficient_volume(5, 3, 10, 1.0, samples=10) == volume.Volume(
+        1.0, 0.0, "exact: ρ = 1, rank(A∘X) = rank X")
+    assert volume.rank_deficient_volume(10, 3, 10, 1.0, samples=10).value == 0.0
+    X = np.random.default_rng(0).standard_normal((5, 10))
+    khatri_rao = np.einsum("in,jn->ijn", np.ones((3, 10)), X).reshape(15, 10)  # columns a_n ⊗ x_n
+    assert np.linalg.matrix_rank(khatri_rao) == 5 < 10
+
+
+def test_orthant_probability_takes_a_singular_correlation_within_round_off():
+    R = np.ones((4, 4)) - 1e-14 * np.eye(4)
+    R[np.diag_indices(4)] = 1.0
+    assert volume.orthant_probability(R) == pytest.approx(0.5, abs=1e-6)
 
 
 def test_decay_rate_recovers_a_known_exponent_and_its_interval():

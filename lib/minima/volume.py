@@ -545,6 +545,24 @@ def _block(M: np.ndarray, rows, cols) -> np.ndarray:
     return M[..., rows, :][..., cols]
 
 
+_CORRELATION_TOLERANCE = 1e-10
+
+
+def _check_correlation(R: np.ndarray) -> None:
+    """A correlation matrix: finite, symmetric and with a unit diagonal to ``1e-10``, and positive
+    semi-definite within round-off (its smallest eigenvalue above ``−1e-10·d``); else ``ValueError``."""
+    d = R.shape[-1]
+    if not np.all(np.isfinite(R)):
+        raise ValueError("correlation contains NaN or inf")
+    if not np.allclose(R, np.swapaxes(R, -1, -2), rtol=0, atol=_CORRELATION_TOLERANCE):
+        raise ValueError("correlation must be symmetric")
+    if not np.allclose(np.diagonal(R, axis1=-2, axis2=-1), 1.0, rtol=0, atol=_CORRELATION_TOLERANCE):
+        raise ValueError("correlation must have a unit diagonal")
+    smallest = np.linalg.eigvalsh(R)[..., 0].min()
+    if smallest < -_CORRELATION_TOLERANCE * d:
+        raise ValueError(f"correlation must be positive semi-definite, got an eigenvalue {smallest:.3g}")
+
+
 def orthant_probability(correlation) -> np.ndarray:
     """``P(u > 0)`` for ``u ∼ N(0, R)``, for correlation matrices ``R: (..., d, d)``, ``d ≤ 5`` → ``(...)``.
 
@@ -556,15 +574,15 @@ def orthant_probability(correlation) -> np.ndarray:
     ``P(I) = 2^{−d}`` is a 48-point Gauss–Legendre rule in ``τ`` with ``t = 1 − (1 − τ)²``, which
     smooths the square-root behaviour at ``t = 1`` of a singular ``R`` (``d1 > d0``): agreement with
     Genz's algorithm is ~1e-9, and the probabilities of all ``2^d`` orthants sum to one within ~1e-8 for
-    singular ``R`` too (tested). Chapter 4.
+    singular ``R`` too (tested). A matrix that is not a correlation matrix (not finite, not symmetric, no
+    unit diagonal, or an eigenvalue below ``−1e-10·d``) is a ``ValueError``. Chapter 4.
     """
     R = np.asarray(correlation, dtype=np.float64)
     if R.ndim < 2 or R.shape[-1] != R.shape[-2] or not 1 <= R.shape[-1] <= _MAX_ORTHANT_DIMENSION:
         raise ValueError(f"correlation must have shape (..., d, d) with 1 ≤ d ≤ {_MAX_ORTHANT_DIMENSION}, "
                          f"got {R.shape}")
     d = R.shape[-1]
-    if not np.allclose(np.diagonal(R, axis1=-2, axis2=-1), 1.0):
-        raise ValueError("correlation must have a unit diagonal")
+    _check_correlation(R)
     if d <= 3:
         return _orthant_closed_form(R)
     eye = np.eye(d)
@@ -699,10 +717,14 @@ def rank_deficient_volume(d0: int, d1: int, n: int, rho: float, *, samples: int,
     ``samples`` draws of a mixture that tilts the rows towards a shared direction (the tail is dominated by
     ``W`` with correlated rows); the standard error is the weighted terms' sample standard deviation over
     ``√samples``, about 2–6 % at 2,000 samples for values from 1e-1 down to 1e-40. ``method`` is
-    ``"exact given W, importance-sampled over W"``. Chapter 4.
+    ``"exact given W, importance-sampled over W"``. For ``ρ = 1`` (a linear network) every column of ``A``
+    is ``1``, ``rank(A∘X) = rank X = min(d0, n)``, and the volume is exactly 1 if ``d0 < n``, else 0.
+    Chapter 4.
     """
     d0, d1, n, rho = _check_regime(d0, d1, n, rho)
     samples = check_positive_int("samples", samples, minimum=2)
+    if rho == 1:
+        return Volume(float(d0 < n), 0.0, "exact: ρ = 1, rank(A∘X) = rank X")
     W, weights = _tilted_weights(samples, d1, d0, np.random.default_rng(seed))
     total = _deficiency(pattern_probabilities(W), d0, n, rho)[0]
     value, error = _mean_and_error(weights * total)
@@ -857,12 +879,25 @@ def decay_rate(n, values, errors) -> DecayRate:
     scatter beyond the stated errors widens it, and the interval uses Student's t with ``k − 2`` degrees of
     freedom. Only points with ``V > 0`` enter; at least three are needed. Chapter 4.
     """
-    n, values, errors = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (n, values, errors))
+    arrays = {}
+    for name, value in (("n", n), ("values", values), ("errors", errors)):
+        try:
+            arrays[name] = np.asarray(value, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be a sequence of numbers, got {type(value).__name__}") from exc
+        if not np.all(np.isfinite(arrays[name])):
+            raise ValueError(f"{name} contains NaN or inf")
+    n, values, errors = arrays["n"], arrays["values"], arrays["errors"]
     if not n.shape == values.shape == errors.shape:
         raise ValueError(f"n, values and errors must have one length, got {n.shape}, {values.shape}, {errors.shape}")
+    if np.any(values < 0):
+        raise ValueError(f"values must be volumes, at least 0, got {values[values < 0][0]:.3g}")
+    if np.any(errors < 0):
+        raise ValueError(f"errors must be standard errors, at least 0, got {errors[errors < 0][0]:.3g}")
     keep = (values > 0) & (errors > 0)
     if keep.sum() < 3:
-        raise ValueError(f"decay_rate needs at least three points with values > 0, got {int(keep.sum())}")
+        raise ValueError(f"decay_rate needs at least three points with values > 0 and errors > 0, "
+                         f"got {int(keep.sum())}")
     x, logs, weights = n[keep], np.log(values[keep]), (values[keep] / errors[keep]) ** 2
     design = np.stack([np.ones_like(x), x], axis=1)
     normal = design.T @ (weights[:, None] * design)

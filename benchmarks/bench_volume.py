@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import minima
-from minima import volume
+from minima import census, volume
 from minima.device import torch_generator
 from minima.regions import region_minimum
 from table import best_of, record
@@ -52,10 +52,10 @@ def regime(args) -> float:
     X, y = minima.data.gaussian_binary(args.d0, args.n, seed=0, labels="01")
     print(f"regime: N = {args.n}, d0 = {args.d0}, d1 = {args.d1}, rho = {args.rho}, {args.samples} draws, "
           f"{args.full_rank_samples} full-rank draws decided, torch threads {torch.get_num_threads()}")
-    screened, ours = best_of(lambda: volume.landscape_census(
+    screened, ours = best_of(lambda: census.landscape_census(
         X, y, args.d1, args.rho, samples=args.samples, seed=0, labels="01",
         full_rank_samples=args.full_rank_samples, device=args.device, progress=False), device=args.device)
-    every, every_time = best_of(lambda: volume.landscape_census(
+    every, every_time = best_of(lambda: census.landscape_census(
         X, y, args.d1, args.rho, samples=args.baseline_draws, seed=1, labels="01", device=args.device,
         progress=False), device=args.device)
     per_draw = every_time / args.baseline_draws
@@ -103,7 +103,7 @@ def main(argv=None) -> float:
     X, y = minima.data.gaussian_binary(args.d0, args.n, seed=0, labels="01")
     print(f"N = {args.n}, d0 = {args.d0}, d1 = {args.d1}, rho = {args.rho}, {args.samples} draws, "
           f"device {device}, torch threads {torch.get_num_threads()}")
-    census, batched = best_of(lambda: volume.landscape_census(
+    census, batched = best_of(lambda: census.landscape_census(
         X, y, args.d1, args.rho, samples=args.samples, seed=0, epsilons=(0.0,), labels="01",
         device=device, progress=False), device=device)
     baseline, looped = best_of(lambda: per_sample_census(X, y, args.d1, args.rho, args.samples, 0, device),

@@ -139,7 +139,7 @@ def chapter_times(folder: Path) -> dict[str, float]:
     """Seconds each page (a chapter or a section, named ``NN_slug`` or ``NN_slug/K_topic``) took to
     execute in the build at ``folder``, from its execution cache.
 
-    The cache (jupyter-cache, the same record the intro page's table shows) keeps the time of the run
+    The cache (jupyter-cache, the same record the running page's table shows) keeps the time of the run
     that produced each cached notebook, so a page served from the cache reports its last real run.
     """
     database = folder / "_build" / ".jupyter_cache" / "global.db"

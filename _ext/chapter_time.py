@@ -1,5 +1,5 @@
 """The role ``{chapter-time}`this chapter``: how long this page's notebook took to execute in the
-build that rendered it, as recorded by MyST-NB's execution (the record the intro page's
+build that rendered it, as recorded by MyST-NB's execution (the record the running page's
 ``{nb-exec-table}`` shows). A page rendered from notebooks executed elsewhere says so instead of
 printing a number.
 """
@@ -34,9 +34,9 @@ class FillChapterTimes(SphinxPostTransform):
         runtime = data.get("runtime")
         profile = os.environ.get("BOOK_PROFILE", "book")
         if runtime:
-            text = f"{describe(runtime)} at the {profile} profile, in the build of this page"
+            text = f"{describe(runtime)} at the {profile} profile"
         else:
-            text = "not measured in this build (its notebook was executed beforehand)"
+            text = "not measured in this build"
         for node in self.document.findall(chapter_time):
             node.replace_self(nodes.Text(text))
 

@@ -35,7 +35,7 @@ CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", 
 CHROMEDRIVER = shutil.which("chromedriver")
 INSTALL_HINT = ("the rendered-page tests need Chromium and its WebDriver: "
                 "apt-get install chromium chromium-driver (Debian/Ubuntu)")
-BOOK_FILES = ("_toc.yml", "intro.md", "notation.md", "bibliography.md", "references.bib", "reproduction_report.md",
+BOOK_FILES = ("_toc.yml", "intro.md", "running.md", "notation.md", "bibliography.md", "references.bib", "reproduction_report.md",
               "_ext", "_static")
 
 

@@ -17,11 +17,12 @@ One module per concept, in layers; a module imports only from layers below its o
    Hoffer's angular volume of regions: unit and region volumes, Cover's count, Corollary 28, orthant
    probabilities);
 8. ``census`` (what the regions hold, sampled and averaged over data: the landscape census, the
-   rank-deficient volume, the conditional census, the fitted and large-N rates);
+   rank-deficient volume, the conditional census, the fitted and large-N rates), ``guarantees`` (each
+   theorem's demand on the width, on the axis #parameters/N);
 9. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib), ``exercises``
    (the checks of the chapters' computational exercises).
 """
-from . import (census, claims, construction, data, depth, derivatives, device, exercises, linear, losses, models, ntk,
+from . import (census, claims, construction, data, guarantees, depth, derivatives, device, exercises, linear, losses, models, ntk,
                rank, regions, volume)
 from .device import default_device, progress_enabled, seed_everything
 from .losses import half_squared_error, mce, mse
@@ -30,7 +31,7 @@ from .train import History, MinAbsPreactivation, WidthSweep, sweep_widths, train
 
 __all__ = ["default_device", "seed_everything", "progress_enabled", "LeakyReLUNet", "forward", "leaky_relu",
            "slope_noise", "mse", "mce", "half_squared_error", "train", "History", "MinAbsPreactivation",
-           "sweep_widths", "WidthSweep", "census", "claims", "construction", "data", "depth", "derivatives", "device", "exercises",
+           "sweep_widths", "WidthSweep", "census", "claims", "guarantees", "construction", "data", "depth", "derivatives", "device", "exercises",
            "linear", "losses", "models",
            "ntk", "plotting", "rank", "regions", "volume"]
 __version__ = "0.1.0"

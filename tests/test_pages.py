@@ -161,7 +161,7 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--proxy-server=127.0.0.1:9",  # no network at all
+                     f"--window-size={WINDOW[0]},{WINDOW[1]}", "--proxy-server=127.0.0.1:9",  # no network at all
                      "--allow-file-access-from-files"):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
@@ -206,6 +206,13 @@ function report() {
     links: links,
     unresolved_citations: [...article.querySelectorAll("span.problematic, a.problematic")].length,
     clipped_code: clipped("div.cell_input pre, div.cell_output pre, div.highlight pre"),
+    // code a reader sees without opening a fold: rendered (a closed <details> or a collapsed
+    // toggle renders nothing), not an output
+    visible_code: [...article.querySelectorAll("div.cell_input pre, div.highlight pre")]
+                  .filter(pre => !pre.closest("div.cell_output") && pre.getClientRects().length > 0)
+                  .map(pre => pre.innerText),
+    all_code_lines: [...article.querySelectorAll("div.cell_input pre")]
+                    .reduce((sum, pre) => sum + pre.textContent.trimEnd().split("\n").length, 0),
     launch: [...document.querySelectorAll("a[href*='mybinder'], a[href*='colab']")].map(a => a.href),
   });
 }
@@ -213,15 +220,25 @@ wait(100);
 """
 
 
+WINDOW = (1280, 900)
+
+
 def open_page(browser, html: Path, page: str) -> dict:
     browser.get((html / f"{page}.html").as_uri())
     browser.set_script_timeout(30)
     report = browser.execute_async_script(PAGE_REPORT)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    screenshot = browser.execute_cdp_cmd("Page.captureScreenshot", {
-        "captureBeyondViewport": True, "format": "png",
-        "clip": {"x": 0, "y": 0, "width": 1280, "height": min(height, 30000), "scale": 1}})
+    # The whole page as a reader sees it in a 1280-pixel window: make the viewport as tall as the
+    # page (so that nothing is captured beyond it, where a scrolled or sticky layout shifts), scroll
+    # to the top, capture, and restore the window.
+    browser.execute_script("window.scrollTo(0, 0)")
+    height = min(browser.execute_script("return document.documentElement.scrollHeight"), 30000)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": WINDOW[0], "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        screenshot = browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     (SCREENSHOTS / f"{page.replace('/', '__')}.png").write_bytes(base64.b64decode(screenshot["data"]))
     return report
 
@@ -261,6 +278,28 @@ def test_page_as_a_reader_sees_it(page, page_reports, built_book):
             opened = link.replace("%2F", "/").split("urlpath=lab/tree/")[-1]
             assert link.startswith("https://mybinder.org/v2/gh/"), link
             assert opened in (f"{page}.md", f"{page}.ipynb") and (ROOT / f"{page}.md").is_file(), link
+
+
+CHECK_CODE = re.compile(r"^\s*assert\b|claim\(", re.M)
+
+
+def test_no_visible_code_holds_a_check_and_the_visible_code_is_counted(page_reports):
+    """Teach first, check behind a fold: no code block a reader sees without opening a fold holds an
+    ``assert`` or a ``claim(`` call. Prints, and writes to ``visible-code.txt`` beside the screenshots,
+    the code lines a reader scrolls past per page against all the page's code lines."""
+    rows, offenders = [], []
+    for page, report in page_reports.items():
+        visible = sum(len(block.rstrip().splitlines()) for block in report["visible_code"])
+        rows.append(f"{page:58s} {visible:5d} of {report['all_code_lines']:5d}")
+        offenders += [(page, block[:120]) for block in report["visible_code"] if CHECK_CODE.search(block)]
+    total_visible = sum(int(row.split()[-3]) for row in rows)
+    total = sum(int(row.split()[-1]) for row in rows)
+    table = "\n".join(["visible code lines per page (of all code lines):", *rows,
+                       f"{'all pages':58s} {total_visible:5d} of {total:5d}"])
+    print(table)
+    (SCREENSHOTS / "visible-code.txt").write_text(table + "\n")
+    assert not offenders, f"checks visible without opening a fold: {offenders[:3]}"
+    assert total_visible < total, "set-up cells and checks sit behind folds"
 
 
 @pytest.mark.parametrize("chapter", chapters_in_toc())

@@ -103,17 +103,17 @@ def main(argv=None) -> float:
     X, y = minima.data.gaussian_binary(args.d0, args.n, seed=0, labels="01")
     print(f"N = {args.n}, d0 = {args.d0}, d1 = {args.d1}, rho = {args.rho}, {args.samples} draws, "
           f"device {device}, torch threads {torch.get_num_threads()}")
-    census, batched = best_of(lambda: census.landscape_census(
+    found, batched = best_of(lambda: census.landscape_census(
         X, y, args.d1, args.rho, samples=args.samples, seed=0, epsilons=(0.0,), labels="01",
         device=device, progress=False), device=device)
     baseline, looped = best_of(lambda: per_sample_census(X, y, args.d1, args.rho, args.samples, 0, device),
                                device=device)
-    ours = np.array([census.global_volume + census.correct_volume, census.bad_volume[0],
-                     census.no_minimum_volume])  # the loop counts every DLM with MCE 0 as global
+    ours = np.array([found.global_volume + found.correct_volume, found.bad_volume[0],
+                     found.no_minimum_volume])  # the loop counts every DLM with MCE 0 as global
     if not np.allclose(ours, baseline, atol=1e-12):
         raise AssertionError(f"the two censuses disagree: {ours} against {baseline}")
     print(f"V(G) = {ours[0]:.4f}, V(L_0) = {ours[1]:.4f}, V(none) = {ours[2]:.4f} (both censuses); "
-          f"{census.distinct_regions} distinct regions")
+          f"{found.distinct_regions} distinct regions")
     print(f"per-sample loop: {args.samples / looped:9.1f} samples/s ({looped:.2f} s)")
     print(f"landscape_census: {args.samples / batched:9.1f} samples/s ({batched:.2f} s)")
     ratio = looped / batched

@@ -1,11 +1,13 @@
 """Figures shared by several chapters."""
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 
 from .train import WidthSweep
 
-__all__ = ["plot_sweep", "use_book_style", "BOOK_STYLE"]
+__all__ = ["plot_sweep", "plot_thresholds", "use_book_style", "BOOK_STYLE"]
 
 # Legible at the width of a page (figures of 6.5–12 inches shown about 7 inches wide): labels and
 # ticks no smaller than the text's footnotes, lines and markers that survive the scaling.
@@ -60,4 +62,34 @@ def plot_sweep(ax: plt.Axes, sweep: WidthSweep, metric: str = "mce", *, label: s
     ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("#parameters / N")
+    return ax
+
+
+def plot_thresholds(ax: plt.Axes, marks, *, edge: float = 1e4, labels: dict[str, str] | None = None,
+                    top: float | None = None) -> plt.Axes:
+    """Mark each result's width (:class:`~minima.guarantees.Threshold` records, ``marks``) on an axis of
+    #parameters/N: a dotted line with its label at ``ratio ≤ edge``, and an arrow at the right edge,
+    labelled with its decade, for those beyond. ``labels`` maps a mark's ``key`` to its label (default:
+    its ``short``); ``top`` is the height of the first label (default: 85 % of the y-range). The x-axis
+    becomes logarithmic and ends at ``edge``. Chapters 1 and 7.
+    """
+    if not edge > 0:
+        raise ValueError(f"edge must be positive, got {edge!r}")
+    ax.set_xscale("log")
+    low = min(ax.get_xlim()[0], min(mark.ratio for mark in marks) / 2)
+    ax.set_xlim(low, edge)
+    bottom, height = ax.get_ylim()
+    top = bottom + 0.85 * (height - bottom) if top is None else top
+    step = (top - bottom) / (len(marks) + 1)
+    for k, mark in enumerate(marks):
+        colour, level = f"C{k + 1}", top - step * k
+        label = (labels or {}).get(mark.key, mark.short)
+        if mark.ratio <= edge:
+            ax.axvline(mark.ratio, color=colour, ls=":", lw=1.6)
+            ax.annotate(label, (mark.ratio, level), xytext=(4, 0), textcoords="offset points",
+                        color=colour, fontsize=10)
+        else:
+            ax.annotate(f"{label} at $10^{{{math.log10(mark.ratio):.0f}}}$", (edge, level),
+                        xytext=(edge / 60, level), color=colour, fontsize=10, va="center", ha="right",
+                        arrowprops=dict(arrowstyle="->", color=colour))
     return ax

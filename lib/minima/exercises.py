@@ -10,7 +10,7 @@ paper's count where the honest count differs, a factor of two).
 
 The exercises themselves, with their reference solutions, are in the chapters (``{exercise}`` and
 ``{solution}`` blocks); ``python3 dev.py assignments`` turns them into student and instructor notebooks
-(otter-grader's format) whose check cells call :func:`check`. Chapters 1–6.
+(otter-grader's format) whose check cells call :func:`check`. Chapters 1–7.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ NOT_GIVEN = "replace the ... with your answer and run this cell again"
 class Verdict:
     """The outcome of :func:`check`: ``correct`` (truthy) or not, and what to tell the reader.
 
-    Chapters 1–6.
+    Chapters 1–7.
     """
     correct: bool
     message: str
@@ -48,7 +48,7 @@ class Exercise:
     stub line a student notebook shows, the grader ``judge(value) -> Verdict``, and plausible wrong
     answers (Python expressions, evaluated with ``minima`` imported) that the judge must reject.
 
-    Chapters 1–6.
+    Chapters 1–7.
     """
     label: str
     chapter: str
@@ -97,7 +97,8 @@ def exercise_data(label: str):
 
     ``"deep-linear-ex-bottleneck"``: ``(X: (6, 40), Y: (5, 40))`` float64 from seed 0;
     ``"deep-linear-ex-hessian"``: ``(X: (4, 30), Y: (2, 30))``; ``"ntk-ex-lambda0"``: ``X: (5, 8)`` with unit
-    columns; ``"ex-one-layer-tight"``: ``X: (3, 10)``. Chapters 2, 5 and 6.
+    columns; ``"ex-one-layer-tight"``: ``X: (3, 10)``; ``"answer-ex-rank-width"``: ``X: (8, 40)``.
+    Chapters 2, 5, 6 and 7.
     """
     generator = torch.Generator().manual_seed(0)
     if label == "deep-linear-ex-bottleneck":
@@ -113,6 +114,10 @@ def exercise_data(label: str):
         from .data import gaussian_binary
 
         return gaussian_binary(3, 10, seed=0)[0].double()
+    if label == "answer-ex-rank-width":
+        from .data import gaussian_binary
+
+        return gaussian_binary(8, 40, seed=0)[0].double()
     raise ValueError(f"label must name an exercise with fixed data, got {label!r}")
 
 
@@ -360,6 +365,59 @@ def _judge_lambda0(value) -> Verdict:
     return _correct()
 
 
+# ------------------------------------------------------------------------------------ chapter 7
+
+_MOVES = ("left", "right", "stays")
+
+
+def _mark_move(key: str) -> str:
+    from .guarantees import thresholds
+
+    def position(n):
+        return next(mark.ratio for mark in thresholds(n, 32, lambda0=0.1) if mark.key == key)
+
+    change = position(1024) / position(512)
+    return "stays" if abs(change - 1) <= 0.05 else "right" if change > 1 else "left"
+
+
+def _judge_double_n(value) -> Verdict:
+    pair = _as_tuple(value, 2)
+    if pair is None or any(move not in _MOVES for move in pair):
+        return _not_yet('give a pair of "left", "right" or "stays"')
+    expected = (_mark_move("soudry-carmon"), _mark_move("assumption-4"))
+    if pair[0] != expected[0]:
+        return _not_yet("Soudry & Carmon's width grows like N/d0: what does that do to "
+                        "#parameters/N?")
+    if pair[1] != expected[1]:
+        return _not_yet("Assumption 4's width grows faster than N: by which factor?")
+    return _correct("the polylogarithmic demand drifts right as N grows; the linear one stays")
+
+
+def _full_rank_width() -> int:
+    from .derivatives import tangent_kernel
+    from .models import LeakyReLUNet
+    from .rank import count_clearly_positive
+
+    X = exercise_data("answer-ex-rank-width")
+    for d1 in range(1, 41):
+        kernel = tangent_kernel(LeakyReLUNet((8, d1), 0.1, seed=0), X)
+        if count_clearly_positive(torch.linalg.eigvalsh(kernel), n_samples=40) == 40:
+            return d1
+    raise AssertionError("no width up to 40 gives rank 40")
+
+
+def _judge_rank_width(value) -> Verdict:
+    width = _as_number(value, int)
+    if width is None or width < 1:
+        return _not_yet("give a positive whole number of hidden units")
+    expected = _full_rank_width()
+    if width < expected:
+        return _not_yet("at that width G has fewer rows than N, or rank below N")
+    if width > expected:
+        return _not_yet("a smaller width already gives rank N")
+    return _correct(f"(d0 + 1)·d1 = {9 * width} ≥ 40 rows, of rank 40")
+
+
 EXERCISES: dict[str, Exercise] = {exercise.label: exercise for exercise in [
     Exercise("ex-mystery-bias", "01_optimization_mystery", "bias_free", _judge_bias,
              ("(16, 136)", "(17, 136)", "(17, 17 * 8)")),
@@ -393,13 +451,17 @@ EXERCISES: dict[str, Exercise] = {exercise.label: exercise for exercise in [
     Exercise("ntk-ex-lambda0", "06_ntk_dynamics", "lambda0", _judge_lambda0,
              ("float(torch.linalg.eigvalsh(minima.ntk.limit_gram(minima.exercises.exercise_data("
               "'ntk-ex-lambda0')))[-1])", "0.0", "1.0")),
+    Exercise("answer-ex-double-n", "07_the_answer", "mark_moves", _judge_double_n,
+             ('("stays", "stays")', '("right", "right")', '("left", "right")')),
+    Exercise("answer-ex-rank-width", "07_the_answer", "smallest_full_rank_width",
+             _judge_rank_width, ("4", "40", "8")),
 ]}
 
 
 def check(label: str, answer) -> Verdict:
     """Check ``answer`` to the exercise ``label``; an unchanged stub (``...``) is "not yet", never an error.
 
-    The verdict shows as ``correct`` or ``not yet: <hint>`` when it is a cell's last value. Chapters 1–6.
+    The verdict shows as ``correct`` or ``not yet: <hint>`` when it is a cell's last value. Chapters 1–7.
     """
     if label not in EXERCISES:
         raise ValueError(f"label must name a computational exercise, one of {sorted(EXERCISES)}; "

@@ -212,7 +212,7 @@ function report() {
                   .filter(pre => !pre.closest("div.cell_output") && pre.getClientRects().length > 0)
                   .map(pre => pre.innerText),
     all_code_lines: [...article.querySelectorAll("div.cell_input pre")]
-                    .reduce((sum, pre) => sum + pre.textContent.trimEnd().split("\n").length, 0),
+                    .reduce((sum, pre) => sum + pre.textContent.trimEnd().split("\\n").length, 0),
     launch: [...document.querySelectorAll("a[href*='mybinder'], a[href*='colab']")].map(a => a.href),
   });
 }

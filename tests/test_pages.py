@@ -178,9 +178,10 @@ const done = arguments[arguments.length - 1];
 const ready = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
 const wait = (tries) => ready() ? MathJax.startup.promise.then(report)
                                 : (tries > 0 ? setTimeout(() => wait(tries - 1), 100) : report());
-function clipped(selector) {
+function clipped(selector) {  // rendered blocks only: a folded cell's code is not on the page
   return [...document.querySelectorAll(selector)].filter(
-      element => element.scrollWidth > element.clientWidth + 1).length;
+      element => element.getClientRects().length > 0
+                 && element.scrollWidth > element.clientWidth + 1).length;
 }
 function report() {
   const article = document.querySelector("main") || document.body;

@@ -178,10 +178,15 @@ const done = arguments[arguments.length - 1];
 const ready = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
 const wait = (tries) => ready() ? MathJax.startup.promise.then(report)
                                 : (tries > 0 ? setTimeout(() => wait(tries - 1), 100) : report());
-function clipped(selector) {  // rendered blocks only: a folded cell's code is not on the page
+// shown to a reader without opening anything: not inside a closed <details> (a folded cell),
+// and rendered (a collapsed toggle renders nothing)
+function shown(element) {
+  return !element.closest("details:not([open])") && element.getClientRects().length > 0
+         && (!element.checkVisibility || element.checkVisibility());
+}
+function clipped(selector) {
   return [...document.querySelectorAll(selector)].filter(
-      element => element.getClientRects().length > 0
-                 && element.scrollWidth > element.clientWidth + 1).length;
+      element => shown(element) && element.scrollWidth > element.clientWidth + 1).length;
 }
 function report() {
   const article = document.querySelector("main") || document.body;
@@ -210,7 +215,7 @@ function report() {
     // code a reader sees without opening a fold: rendered (a closed <details> or a collapsed
     // toggle renders nothing), not an output
     visible_code: [...article.querySelectorAll("div.cell_input pre, div.highlight pre")]
-                  .filter(pre => !pre.closest("div.cell_output") && pre.getClientRects().length > 0)
+                  .filter(pre => !pre.closest("div.cell_output") && shown(pre))
                   .map(pre => pre.innerText),
     all_code_lines: [...article.querySelectorAll("div.cell_input pre")]
                     .reduce((sum, pre) => sum + pre.textContent.trimEnd().split("\\n").length, 0),

@@ -36,6 +36,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -192,8 +193,6 @@ def report_lines(rows: list[dict], width: int = 100) -> list[str]:
     short = {"reproduced": "ok", "reproduced in another setting": "setting",
              "outside the paper's hypotheses": "outside", "paper corrected": "corrected",
              "book finding": "finding", "not checked at this size": "not checked", "differs": "DIFFERS"}
-    import textwrap
-
     lines = textwrap.wrap(claims_module().summary_lines(rows), width, subsequent_indent="  ")
     for chapter in sorted({row["chapter"] for row in rows}):
         lines.append(f"\n{chapter}")

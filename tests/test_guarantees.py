@@ -20,6 +20,9 @@ def test_each_threshold_is_its_formula():
     assert found["assumption-4"].hidden_units == pytest.approx(512 * math.log(512) ** 4 / 32)
     assert found["step-5"].hidden_units == pytest.approx((2 / 0.23) ** 4 * found["assumption-4"].hidden_units)
     assert found["du"].hidden_units == pytest.approx(ntk.theory_width(n, lambda0, 0.1))
+    assert {k: t.chapter for k, t in found.items()} == {
+        "khk": 5, "soudry-carmon": 2, "theorem-8": 3, "theorem-8-honest": 3, "assumption-4": 4, "step-5": 4,
+        "du": 6}
     ordered = [t.ratio for t in found.values()]
     assert ordered == sorted(ordered)  # at these sizes each asks for more than the one before
 

@@ -36,7 +36,7 @@ from .regions import RegionMinimum, _region_minimum
 from .volume import _BATCH, _MAX_ORTHANT_DIMENSION, Volume, orthant_probability, pattern_probabilities, regions
 
 __all__ = ["Census", "landscape_census", "exact_census", "rank_deficient_volume", "averaged_census",
-           "DecayRate", "decay_rate", "RankLossRate", "rank_loss_rate"]
+           "DecayRate", "decay_rate", "RankLossRate", "rank_loss_rate", "bernoulli_kl"]
 
 # A DLM has zero error when ‖e‖ ≤ 1e-9·√N·max(1, rms(y)): least squares by SVD leaves e at round-off, about
 # 1e-15 relative, so this is zero to many orders and far below any genuine residual of 0/1 labels.
@@ -582,8 +582,9 @@ class RankLossRate:
     weight_rate: float
 
 
-def _bernoulli_kl(kappa: float, q: float) -> float:
-    """``KL(κ ‖ q)`` of Bernoulli laws, the rate of ``P(Bin(N, q) ≥ κN)`` for ``q < κ``; 0 for ``q ≥ κ``."""
+def bernoulli_kl(kappa: float, q: float) -> float:
+    """``KL(κ ‖ q)`` of Bernoulli laws, the rate of ``P(Bin(N, q) ≥ κN)`` for ``q < κ``; 0 for ``q ≥ κ``.
+    Chapter 4."""
     if q >= kappa:
         return 0.0
     return kappa * math.log(kappa / q) + (1 - kappa) * math.log((1 - kappa) / (1 - q))
@@ -633,7 +634,7 @@ def rank_loss_rate(kappa: float, d1: int, rho: float) -> RankLossRate:
     def parts(r: float) -> tuple[float, float, float]:
         R = _equicorrelated(d1, r)
         q = min(1.0, 2 * float(orthant_probability(R)))
-        return -0.5 * kappa * float(np.linalg.slogdet(R)[1]), _bernoulli_kl(kappa, q), q
+        return -0.5 * kappa * float(np.linalg.slogdet(R)[1]), bernoulli_kl(kappa, q), q
 
     result = scipy.optimize.minimize_scalar(lambda r: sum(parts(r)[:2]), bounds=(0.0, 1 - 1e-9),
                                             method="bounded", options={"xatol": 1e-10})

@@ -25,9 +25,10 @@ STEP_5_GAMMA = 0.23
 class Threshold:
     """One result's demand: ``hidden_units`` (a real number where the formula gives one) of one hidden
     layer at the given ``N`` and ``d0``, and the same as ``ratio = #parameters / N``. ``short`` is the
-    label of a mark on a figure. Chapters 1 and 7."""
+    label of a mark on a figure, ``chapter`` the book's chapter that treats the result. Chapters 1 and 7."""
     key: str
     short: str
+    chapter: int
     result: str
     assumes: str
     guarantees: str
@@ -64,26 +65,27 @@ def thresholds(n: int, d0: int, *, lambda0: float, delta: float = 0.1) -> list[T
     delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     polylog = n * math.log(n) ** 4 / d0
     rows = [
-        ("khk", "#parameters = N", "Kawaguchi, Huang & Kaelbling 2019, Theorem 1",
+        ("khk", 5, "#parameters = N", "Kawaguchi, Huang & Kaelbling 2019, Theorem 1",
          "any depth; a differentiable local minimum", "zero loss possible (J(θ) = 0) only from here on",
          n / (d0 + 1)),
-        ("soudry-carmon", "d0·d1 = N", "Soudry & Carmon 2016, Theorem 1",
+        ("soudry-carmon", 2, "d0·d1 = N", "Soudry & Carmon 2016, Theorem 1",
          "one hidden layer; dropout-like noise on the slopes", "every differentiable local minimum has "
          "zero error", math.ceil(n / d0)),
-        ("theorem-8", "Theorem 8's d1*", "Soudry & Hoffer 2018, Theorem 8",
+        ("theorem-8", 3, "Theorem 8's d1*", "Soudry & Hoffer 2018, Theorem 8",
          "inputs in general position; at most N/2 labels 1", "a zero-error network exists",
          paper_neuron_count(n, d0)),
-        ("theorem-8-honest", "every labelling", "Soudry & Hoffer 2018, Theorem 8 (chapter 3's count)",
+        ("theorem-8-honest", 3, "every labelling", "Soudry & Hoffer 2018, Theorem 8 (chapter 3's count)",
          "inputs in general position", "a zero-error network exists for every labelling",
          neurons_needed(n, d0)),
-        ("assumption-4", "N log⁴N", "Soudry & Hoffer 2018, Theorems 6 and 10 (Assumption 4)",
+        ("assumption-4", 4, "N log⁴N", "Soudry & Hoffer 2018, Theorems 6 and 10 (Assumption 4)",
          "Gaussian data and weights; N → ∞", "bad regions exponentially rare, rarer than good ones",
          polylog),
-        ("step-5", "step 5", "Soudry & Hoffer 2018, Theorem 10, step 5 (chapter 4's correction)",
+        ("step-5", 4, "step 5", "Soudry & Hoffer 2018, Theorem 10, step 5 (chapter 4's correction)",
          "as Theorem 10", "the ratio bound's last step closes", (2 / STEP_5_GAMMA) ** 4 * polylog),
-        ("du", "Du et al.", "Du et al. 2019, Theorem 4.1",
+        ("du", 6, "Du et al.", "Du et al. 2019, Theorem 4.1",
          f"ReLU, inputs on the sphere, λ0 > 0; probability 1 − δ, δ = {delta:g}",
          "gradient descent converges linearly to zero loss", theory_width(n, lambda0, delta)),
     ]
-    return [Threshold(key, short, result, assumes, guarantees, float(units), parameter_ratio(units, n, d0))
-            for key, short, result, assumes, guarantees, units in rows]
+    return [Threshold(key, short, chapter, result, assumes, guarantees, float(units),
+                      parameter_ratio(units, n, d0))
+            for key, chapter, short, result, assumes, guarantees, units in rows]

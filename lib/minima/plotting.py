@@ -70,7 +70,7 @@ def plot_thresholds(ax: plt.Axes, marks, *, edge: float = 1e4, labels: dict[str,
     """Mark each result's width (:class:`~minima.guarantees.Threshold` records, ``marks``) on an axis of
     #parameters/N: a dotted line with its label at ``ratio ≤ edge``, and an arrow at the right edge,
     labelled with its decade, for those beyond. ``labels`` maps a mark's ``key`` to its label (default:
-    its ``short``); ``top`` is the height of the first label (default: 85 % of the y-range). The x-axis
+    its ``short`` and its chapter, ``"N log⁴N (ch. 4)"``); ``top`` is the height of the first label (default: 85 % of the y-range). The x-axis
     becomes logarithmic and ends at ``edge``. Chapters 1 and 7.
     """
     if not edge > 0:
@@ -83,7 +83,7 @@ def plot_thresholds(ax: plt.Axes, marks, *, edge: float = 1e4, labels: dict[str,
     step = (top - bottom) / (len(marks) + 1)
     for k, mark in enumerate(marks):
         colour, level = f"C{k + 1}", top - step * k
-        label = (labels or {}).get(mark.key, mark.short)
+        label = (labels or {}).get(mark.key, f"{mark.short} (ch. {mark.chapter})")
         if mark.ratio <= edge:
             ax.axvline(mark.ratio, color=colour, ls=":", lw=1.6)
             ax.annotate(label, (mark.ratio, level), xytext=(4, 0), textcoords="offset points",

@@ -67,6 +67,22 @@ def chapters_in_toc(root: Path = ROOT) -> list[str]:
     return [page for page in notebooks_in_toc(root) if page.count("/") == 1]
 
 
+AUDIT_PART = "Reproducing the papers"
+"""The part of ``_toc.yml`` whose pages check how a paper was reproduced rather than teach an idea: its
+chapters have no exercises and no theorem blocks of their own."""
+
+
+def teaching_chapters(root: Path = ROOT) -> list[str]:
+    """The chapters of :func:`chapters_in_toc` outside the part :data:`AUDIT_PART`: the ones that teach,
+    each with its theorems and exercises (and so its assignment)."""
+    text = (root / "_toc.yml").read_text()
+    audit = set()
+    for block in re.split(r"(?m)^\s*-\s*caption:", text)[1:]:
+        if block.strip().startswith(AUDIT_PART):
+            audit.update(re.findall(r"(?m)^\s*-?\s*file:\s*(\S+)", block))
+    return [chapter for chapter in chapters_in_toc(root) if chapter not in audit]
+
+
 def sections_of(chapter: str, root: Path = ROOT) -> list[str]:
     """The section pages of ``chapter`` (``chapters/NN_slug/K_topic``), in reading order."""
     return [page for page in notebooks_in_toc(root) if page.startswith(f"{chapter}/")]

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import assignments  # noqa: E402
 from dev import notebooks_in_toc  # noqa: E402
 
-CHAPTERS = assignments.chapters_in_toc()
+CHAPTERS = assignments.teaching_chapters()
 
 
 def solution_cell_index(notebook, label):
@@ -50,6 +50,27 @@ def test_every_chapter_has_checked_exercises(chapter):
         assert EXERCISES[exercise.label].chapter == Path(chapter).name
         assert EXERCISES[exercise.label].answer in exercise.solution_code, exercise.label
         assert f'check("{exercise.label}"' in exercise.prompt  # the reader is told how to check
+
+
+def all_exercises():
+    return [(chapter, exercise) for chapter in CHAPTERS
+            for exercise in assignments.parse_exercises(assignments.chapter_source(chapter))]
+
+
+def test_every_exercise_says_its_kind_and_has_a_solution():
+    """An instructor chooses by kind: each title names derivation, prediction or computation; and every
+    exercise has a written solution (prose and, where it computes, code), not a hint."""
+    for chapter, exercise in all_exercises():
+        assert exercise.kinds, f"{exercise.label}: title {exercise.title!r} names no kind of {assignments.KINDS}"
+        assert len(exercise.solution_text) + len(exercise.solution_code) > 150, exercise.label
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_has_a_checked_prediction(chapter):
+    """Predict, then run: each chapter has a prediction exercise whose check compares the reader's value
+    with what the library computes."""
+    exercises = assignments.parse_exercises(assignments.chapter_source(chapter))
+    assert any("Prediction" in e.kinds and e.computational for e in exercises), chapter
 
 
 def test_every_registered_exercise_is_in_its_chapter():

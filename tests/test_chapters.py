@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,33 @@ def reader_lines(source: str) -> int:
         else:
             count, index = count + 1, index + 1
     return count
+
+
+def prose_words(source: str) -> int:
+    """The words of a page's main line: its prose, without code cells, code blocks, display maths, the
+    front matter, and what sits in a fold (``:class: dropdown`` blocks: solutions, the formal statements
+    a chapter keeps behind its idea). Inline maths counts as one word."""
+    text = re.sub(r"\A---\n.*?\n---\n", "", source, flags=re.S)
+    text = re.sub(r"^(`{3,})[^\n]*\n.*?^\1\s*$", "", text, flags=re.S | re.M)  # code cells, blocks
+    text = re.sub(r"\$\$.*?\$\$", "", text, flags=re.S)
+    text = re.sub(r"^(:{3,})\{[^}]+\}[^\n]*\n(?::[^\n]*\n)*?:class: dropdown\n.*?^\1\s*$", "", text,
+                  flags=re.S | re.M)
+    text = re.sub(r"\$[^$\n]+\$", " x ", text)
+    text = re.sub(r"^:::+.*$|^:\w+:.*$|^\(.*\)=$", "", text, flags=re.M)  # directive fences, options
+    return len(re.findall(r"[A-Za-z0-9][\w'’.-]*", text))
+
+
+def test_prose_words_skip_code_maths_and_folds():
+    source = ("---\njupytext: x\n---\n# Two words\n\n```{code-cell} ipython3\nnot counted\n```\n"
+              "$$a + b$$\n:::{solution} s\n:class: dropdown\n\nhidden words here\n:::\nand $x$ too\n")
+    assert prose_words(source) == 5  # Two, words, and, x, too
+
+
+def test_chapter_4_main_line_is_at_most_3000_words():
+    """Chapter 4 teaches in the order a reader learns: its pages' prose outside folds stays short."""
+    pages = ["chapters/04_angular_volume", *sections_of("chapters/04_angular_volume")]
+    words = sum(prose_words((ROOT / f"{page}.md").read_text()) for page in pages)
+    assert words <= 3000, f"chapter 4's main line has {words} prose words"
 
 
 def test_reader_lines_count_a_fold_as_one_line():

@@ -27,7 +27,8 @@ import yaml
 
 from test_chapters import EXECUTED, execute_chapter  # puts the repository root on sys.path
 from minima.claims import read_ledgers  # noqa: E402
-from dev import chapters_in_toc, notebooks_in_toc, pages_in_toc, sections_of  # noqa: E402
+from dev import (chapters_in_toc, notebooks_in_toc, pages_in_toc, sections_of,  # noqa: E402
+                 teaching_chapters)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "_build" / "page-screenshots"
@@ -91,6 +92,30 @@ def test_chapters_and_their_figures_are_numbered(built_book):
         assert all(figure.startswith(f"{number}.") for figure in figures), (chapter, figures)
         assert [int(figure.split(".")[1]) for figure in figures] == list(range(1, len(figures) + 1)), \
             (chapter, figures)
+
+
+IDEA_FIGURES = {
+    "chapters/02_one_hidden_layer": ["fig-one-layer-regions", "fig-one-layer-orthogonal"],
+    "chapters/03_zero_error_construction": ["fig-construction-trapezoid", "fig-construction-plane",
+                                           "fig-construction-3d"],
+    "chapters/04_angular_volume": ["fig-volume-arcs", "fig-volume-argument"],
+    "chapters/05_deep_linear_depth_width": ["fig-deep-linear-landscape"],
+    "chapters/06_ntk_dynamics": ["fig-ntk-gram-heat"],
+    "chapters/06_ntk_dynamics/2_training_at_width": ["fig-ntk-units"],
+}
+"""The figures that draw an idea (a region, a projection, a landscape, a proof's chain, a kernel, the
+units' movement) rather than plot a measurement, by page: each computed by the library."""
+
+
+def test_the_figures_that_draw_an_idea_render(built_book):
+    """At least ten figures draw an idea; each renders on its page as a numbered figure with an image."""
+    assert sum(map(len, IDEA_FIGURES.values())) >= 10
+    for page, names in IDEA_FIGURES.items():
+        html = (built_book / f"{page}.html").read_text()
+        for name in names:
+            figure = re.search(rf'<figure[^>]*id="{name}"(.*?)</figure>', html, re.S)
+            assert figure, f"{page}: no figure {name}"
+            assert "<img" in figure.group(1) and "caption-number" in figure.group(1), name
 
 
 def test_a_loops_printed_lines_are_one_output_block(built_book):
@@ -308,7 +333,7 @@ def test_no_visible_code_holds_a_check_and_the_visible_code_is_counted(page_repo
     assert total_visible < total, "set-up cells and checks sit behind folds"
 
 
-@pytest.mark.parametrize("chapter", chapters_in_toc())
+@pytest.mark.parametrize("chapter", teaching_chapters())
 def test_chapter_renders_its_theorems_and_exercises(chapter, page_reports):
     """Across a chapter's pages (the chapter and its sections): theorem or definition blocks, and
     exercises with their solutions."""

@@ -44,7 +44,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from dev import chapters_in_toc, sections_of  # noqa: E402
+from dev import sections_of, teaching_chapters  # noqa: E402
 DEFAULT_OUT = ROOT / "_build" / "assignments"
 SETUP = """import math
 
@@ -55,7 +55,11 @@ import minima
 from minima import construction, linear, ntk, rank, regions, volume
 from minima.exercises import check, exercise_data"""
 
-EXERCISE = re.compile(r"^:::\{exercise\}\n:label: (?P<label>\S+)\n(?P<body>.*?)^:::$", re.M | re.S)
+EXERCISE = re.compile(r"^:::\{exercise\} (?P<title>[^\n]+)\n:label: (?P<label>\S+)\n(?P<body>.*?)^:::$",
+                      re.M | re.S)
+KINDS = ("Derivation", "Prediction", "Computation")
+"""What an exercise asks, the first word of its title: prove or derive by hand, predict before running,
+or compute. An instructor chooses by kind; a title may name two ("Prediction and computation")."""
 SOLUTION = re.compile(r"^:::\{solution\} (?P<label>\S+)\n(?::class: \S+\n)?(?P<body>.*?)^:::$",
                       re.M | re.S)
 PYTHON = re.compile(r"^```python\n(?P<code>.*?)^```\n?", re.M | re.S)
@@ -64,9 +68,15 @@ PYTHON = re.compile(r"^```python\n(?P<code>.*?)^```\n?", re.M | re.S)
 @dataclass
 class ChapterExercise:
     label: str
+    title: str
     prompt: str
     solution_text: str
     solution_code: str
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of :data:`KINDS` the title names, in the order of :data:`KINDS`."""
+        return [kind for kind in KINDS if kind.lower() in self.title.lower()]
 
     @property
     def computational(self) -> bool:
@@ -92,8 +102,8 @@ def parse_exercises(text: str) -> list[ChapterExercise]:
     for match in EXERCISE.finditer(text):
         label, solution = match["label"], solutions.get(match["label"], "")
         code = "\n".join(block["code"].rstrip() for block in PYTHON.finditer(solution))
-        exercises.append(ChapterExercise(label, match["body"].strip(), PYTHON.sub("", solution).strip(),
-                                         code))
+        exercises.append(ChapterExercise(label, match["title"].strip(), match["body"].strip(),
+                                         PYTHON.sub("", solution).strip(), code))
     return exercises
 
 
@@ -124,7 +134,7 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
             reasoning = [nbformat.v4.new_markdown_cell(exercise.solution_text)] \
                 if exercise.solution_text else []  # for the instructor; otter drops it for students
             cells += [_raw(f"# BEGIN QUESTION\nname: {exercise.label}\npoints: 1"),
-                      nbformat.v4.new_markdown_cell(f"**{exercise.label}.** {exercise.prompt}"),
+                      nbformat.v4.new_markdown_cell(f"**{exercise.label}** ({exercise.title}). {exercise.prompt}"),
                       _raw("# BEGIN SOLUTION"),
                       *reasoning,
                       nbformat.v4.new_code_cell(
@@ -141,7 +151,7 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
                       _raw("# END QUESTION")]
         else:
             cells += [_raw(f"# BEGIN QUESTION\nname: {exercise.label}\nmanual: true\npoints: 1"),
-                      nbformat.v4.new_markdown_cell(f"**{exercise.label}.** {exercise.prompt}"),
+                      nbformat.v4.new_markdown_cell(f"**{exercise.label}** ({exercise.title}). {exercise.prompt}"),
                       _raw("# BEGIN SOLUTION"),
                       nbformat.v4.new_markdown_cell(exercise.solution_text or "(no reference answer)"),
                       _raw("# END SOLUTION"),
@@ -154,7 +164,7 @@ def master_notebook(chapter: str) -> nbformat.NotebookNode:
 
 def assign(out: Path = DEFAULT_OUT, chapters: list[str] | None = None) -> dict[str, dict[str, Path]]:
     """Write the master, student and instructor notebooks of each chapter under ``out``."""
-    chapters = chapters_in_toc() if chapters is None else chapters
+    chapters = teaching_chapters() if chapters is None else chapters
     otter = Path(sys.executable).parent / "otter"
     written = {}
     for chapter in chapters:
@@ -441,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     grade_parser.add_argument("--timeout", type=int, default=60, help="seconds per cell")
     options = parser.parse_args(argv)
     if options.command == "assign":
-        chosen = [c for c in chapters_in_toc()
+        chosen = [c for c in teaching_chapters()
                   if not options.chapters or Path(c).name[:2] in options.chapters]
         if not chosen:
             parser.error(f"--chapters {' '.join(options.chapters)} names no chapter of _toc.yml")

@@ -19,8 +19,9 @@ One module per concept, in layers; a module imports only from layers below its o
 8. ``census`` (what the regions hold, sampled and averaged over data: the landscape census, the
    rank-deficient volume, the conditional census, the fitted and large-N rates), ``guarantees`` (each
    theorem's demand on the width, on the axis #parameters/N);
-9. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib), ``exercises``
-   (the checks of the chapters' computational exercises).
+9. ``plotting`` (figures; imported on first use, so ``import minima`` needs no matplotlib), ``pictures``
+   (figures that draw an idea, computed by the library; imported on first use), ``exercises`` (the
+   checks of the chapters' computational exercises).
 """
 from . import (census, claims, construction, data, guarantees, depth, derivatives, device, exercises, linear, losses, models, ntk,
                rank, regions, volume)
@@ -33,13 +34,13 @@ __all__ = ["default_device", "seed_everything", "progress_enabled", "LeakyReLUNe
            "slope_noise", "mse", "mce", "half_squared_error", "train", "History", "MinAbsPreactivation",
            "sweep_widths", "WidthSweep", "census", "claims", "guarantees", "construction", "data", "depth", "derivatives", "device", "exercises",
            "linear", "losses", "models",
-           "ntk", "plotting", "rank", "regions", "volume"]
+           "ntk", "pictures", "plotting", "rank", "regions", "volume"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name == "plotting":  # matplotlib only when a figure is wanted
+    if name in ("plotting", "pictures"):  # matplotlib only when a figure is wanted
         import importlib
 
-        return importlib.import_module(".plotting", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'minima' has no attribute {name!r}")

@@ -34,7 +34,8 @@ from .device import torch_generator
 from .models import LeakyReLUNet, _output_layer, leaky_relu
 
 __all__ = ["limit_gram", "limit_gram_standard_error", "empirical_gram", "min_eigenvalue", "two_layer_network",
-           "GramDynamics", "linearized_prediction", "theory_width", "proof_width", "theory_step_size"]
+           "GramDynamics", "linearized_prediction", "theory_width", "proof_width", "theory_step_size",
+           "unit_movement"]
 
 UNIT_NORM_TOLERANCE = 1e-6
 """How far from 1 a column norm may be where a closed form needs unit-norm inputs."""
@@ -272,6 +273,26 @@ class GramDynamics:
         if not self._epochs:
             raise ValueError("nothing recorded yet: pass the tracker to train(callbacks=[...]) first")
         return {name: torch.stack(records).cpu() for name, records in self._records.items()}
+
+
+def unit_movement(W0, W, X) -> dict[str, torch.Tensor]:
+    """How far each hidden unit moved and whether its activation pattern flipped (Lemma 3.3's picture).
+
+    ``W0, W: (m, d)``, the first layer before and after training; ``X: (d, N)``. Returns ``movement``
+    ``‖w_r − w_r(0)‖₂``, ``margin`` ``min_i |w_r(0)ᵀx_i| / ‖x_i‖`` (the distance from ``w_r(0)`` to the nearest
+    hyperplane ``wᵀx_i = 0``) and ``flipped`` (the sign of ``w_rᵀx_i`` changed for some ``i``), each ``(m,)``. A
+    unit flips only if ``movement ≥ margin``. Chapter 6.
+    """
+    W0 = _as_tensor("W0", W0, 2).double().cpu()
+    W = _as_tensor("W", W, 2).double().cpu()
+    X = _as_tensor("X", X, 2).double().cpu()
+    if W.shape != W0.shape or W0.shape[1] != X.shape[0]:
+        raise ValueError(f"W0 and W must both be (m, {X.shape[0]}) for X of shape {tuple(X.shape)}, got "
+                         f"{tuple(W0.shape)} and {tuple(W.shape)}")
+    before, after = W0 @ X, W @ X
+    margin = (before.abs() / X.norm(dim=0)).min(dim=1).values
+    flipped = ((before >= 0) != (after >= 0)).any(dim=1)
+    return {"movement": (W - W0).norm(dim=1), "margin": margin, "flipped": flipped}
 
 
 def linearized_prediction(H, u0, y, t, *, learning_rate: float | None = None) -> torch.Tensor:

@@ -78,3 +78,15 @@ def test_report_lines_count_and_list_every_claim():
                         "this size, 0 differs")
     assert "  corrected   ch1.c1" in "\n".join(lines)
     assert sum("ch1.c" in line for line in lines) == 3 and all(len(line) <= 70 for line in lines)
+
+
+def test_teaching_chapters_leave_out_the_audit_part(tmp_path):
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - caption: Ideas\n    chapters:\n"
+        "      - file: chapters/01_a\n      - file: chapters/02_b\n"
+        f"  - caption: {dev.AUDIT_PART}\n    chapters:\n      - file: chapters/08_c\n"
+        "        sections:\n          - file: chapters/08_c/2_d\n"
+        "  - caption: Back matter\n    chapters:\n      - file: notation\n")
+    assert dev.chapters_in_toc(tmp_path) == ["chapters/01_a", "chapters/02_b", "chapters/08_c"]
+    assert dev.teaching_chapters(tmp_path) == ["chapters/01_a", "chapters/02_b"]
+    assert dev.teaching_chapters() != dev.chapters_in_toc()  # the book has an audit part

@@ -326,7 +326,7 @@ def test_a_deleted_exercise_cell_still_counts_as_zero(generated, tmp_path):
 def test_otter_run_with_the_autograder_zip_agrees_with_the_grader(generated, tmp_path):
     """otter's own path (autograder.zip, ``otter run`` without Docker) on a right, a blank and a wrong
     submission gives the scores ``dev.py grade`` gives."""
-    slug = "06_ntk_dynamics"
+    slug = "07_ntk_dynamics"
     autograder = generated[slug]["autograder"]
     assert autograder.is_file()
     student = nbformat.read(generated[slug]["student"], as_version=4)

@@ -11,8 +11,9 @@ from minima import construction, guarantees, ntk
 def test_each_threshold_is_its_formula():
     n, d0, lambda0 = 512, 32, 0.2
     found = {t.key: t for t in guarantees.thresholds(n, d0, lambda0=lambda0, delta=0.1)}
-    assert list(found) == ["khk", "soudry-carmon", "theorem-8", "theorem-8-honest", "assumption-4", "step-5",
-                           "du"]
+    assert list(found) == ["khk", "soudry-carmon", "theorem-8", "theorem-8-honest", "nguyen-hein",
+                           "assumption-4", "step-5", "du"]
+    assert found["nguyen-hein"].hidden_units == n and found["nguyen-hein"].ratio == pytest.approx(33)
     assert found["khk"].ratio == pytest.approx(1.0)
     assert found["soudry-carmon"].hidden_units == 16 and found["soudry-carmon"].ratio == pytest.approx(33 * 16 / 512)
     assert found["theorem-8"].hidden_units == construction.paper_neuron_count(n, d0) == 4 * math.ceil(512 / 62)
@@ -21,8 +22,8 @@ def test_each_threshold_is_its_formula():
     assert found["step-5"].hidden_units == pytest.approx((2 / 0.23) ** 4 * found["assumption-4"].hidden_units)
     assert found["du"].hidden_units == pytest.approx(ntk.theory_width(n, lambda0, 0.1))
     assert {k: t.chapter for k, t in found.items()} == {
-        "khk": 5, "soudry-carmon": 2, "theorem-8": 3, "theorem-8-honest": 3, "assumption-4": 4, "step-5": 4,
-        "du": 6}
+        "khk": 5, "soudry-carmon": 2, "theorem-8": 3, "theorem-8-honest": 3, "nguyen-hein": 6,
+        "assumption-4": 4, "step-5": 4, "du": 7}
     ordered = [t.ratio for t in found.values()]
     assert ordered == sorted(ordered)  # at these sizes each asks for more than the one before
 

@@ -100,8 +100,9 @@ IDEA_FIGURES = {
                                            "fig-construction-3d"],
     "chapters/04_angular_volume": ["fig-volume-arcs", "fig-volume-argument"],
     "chapters/05_deep_linear_depth_width": ["fig-deep-linear-landscape"],
-    "chapters/06_ntk_dynamics": ["fig-ntk-gram-heat"],
-    "chapters/06_ntk_dynamics/2_training_at_width": ["fig-ntk-units"],
+    "chapters/05_deep_linear_depth_width/4_width_law_and_linear_units": ["fig-khk-linear-structure"],
+    "chapters/07_ntk_dynamics": ["fig-ntk-gram-heat"],
+    "chapters/07_ntk_dynamics/2_training_at_width": ["fig-ntk-units"],
 }
 """The figures that draw an idea (a region, a projection, a landscape, a proof's chain, a kernel, the
 units' movement) rather than plot a measurement, by page: each computed by the library."""

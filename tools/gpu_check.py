@@ -11,7 +11,7 @@ and prints one table: each step, its time, the peak GPU memory of each page, and
 Everything is written under ``_build/gpu-check/`` (the table as ``gpu-check.json``, each executed page,
 the benchmark table). Without CUDA it says so and exits with status 1.
 
-The ``full`` sizes are set so that the pages fit one 80 GB GPU. The largest by far is chapter 6's
+The ``full`` sizes are set so that the pages fit one 80 GB GPU. The largest by far is chapter 7's
 training section at width m = 10⁶ (N = d = 1000, float64): W, its starting copy and the training
 step's activations and gradients are (m × N) or (m × d) arrays of 8 GB each, while
 :class:`minima.ntk.GramDynamics` records in blocks of units (its H(k) are N × N, 8 MB) and only

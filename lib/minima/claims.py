@@ -15,7 +15,7 @@ an error of the paper that the book found and checks, or a finding of the book's
 the report is the standing of a claim that holds, ``"not checked at this size"`` for ``holds=None``, and
 ``"differs"`` for one that failed (seen only in the ledger of a failed run).
 
-Chapters 1–6.
+Chapters 1–7.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ _claims: dict[str, "Claim"] = {}
 @dataclass(frozen=True)
 class Claim:
     """One recorded claim. ``paper_value`` and ``book_value`` are text as printed; ``holds`` is the
-    decision (``None``: not checkable at this profile's size, said in ``note``). Chapters 1–6."""
+    decision (``None``: not checkable at this profile's size, said in ``note``). Chapters 1–7."""
     id: str
     page: str
     statement: str
@@ -97,7 +97,7 @@ def _as_text(name: str, value) -> str:
 
 def page(name: str) -> None:
     """Start the ledger of the page ``name`` (``NN_slug`` or ``NN_slug/K_topic``, its path under
-    ``chapters/`` without ``.md``), forgetting the claims recorded before in this kernel. Chapters 1–6."""
+    ``chapters/`` without ``.md``), forgetting the claims recorded before in this kernel. Chapters 1–7."""
     global _current_page
     if not isinstance(name, str) or not _PAGE.match(name):
         raise ValueError(f"name must be a page such as '04_angular_volume' or '04_angular_volume/2_topic', "
@@ -121,7 +121,7 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
     raises ``AssertionError``. Recording an ``id`` again replaces its claim (a cell run twice); another
     statement under a recorded ``id`` is a ``ValueError``. Prints the claim's summary
     (:meth:`Claim.summary`: what was checked, the two values, the status) unless ``quiet``; returns
-    nothing. Chapters 1–7.
+    nothing. Chapters 1–8.
     """
     if _current_page is None:
         raise ValueError("no page: call minima.claims.page('NN_slug/K_topic') first")
@@ -158,7 +158,7 @@ def claim(id: str, statement: str, source: str, paper_value, book_value, holds, 
 
 def passed(what: str) -> None:
     """Print ``✓ what`` (wrapped to the page's width): the one line a reader sees of a folded check
-    that is not a paper's claim. Call it after the check's asserts. Chapters 1–7."""
+    that is not a paper's claim. Call it after the check's asserts. Chapters 1–8."""
     if not isinstance(what, str) or not what.strip():
         raise ValueError(f"what must be a non-empty string, got {what!r}")
     print("\n".join(textwrap.wrap(f"✓ {what.strip()}", WIDTH, subsequent_indent="  ")), flush=True)
@@ -166,20 +166,20 @@ def passed(what: str) -> None:
 
 def summary_lines(rows: list[dict]) -> str:
     """The count line of a report: ``K claims on P pages: n1 reproduced, n2 …`` over every status
-    in :data:`STATUSES` (``rows``: dicts with ``status`` and ``page``). Chapters 1–7, through the report."""
+    in :data:`STATUSES` (``rows``: dicts with ``status`` and ``page``). Chapters 1–8, through the report."""
     counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
     pages = len({row["page"] for row in rows})
     return f"{len(rows)} claims on {pages} pages: " + ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
 def recorded() -> list[Claim]:
-    """The claims recorded so far on the current page, in order. Chapters 1–6."""
+    """The claims recorded so far on the current page, in order. Chapters 1–7."""
     return list(_claims.values())
 
 
 def ledger_file(name: str, directory: str | os.PathLike | None = None) -> Path | None:
     """Where the ledger of page ``name`` is written: ``<directory>/chapters/<name>.claims.json``, the
-    directory from ``MINIMA_CLAIMS_DIR`` by default (``None`` when that is unset). Chapters 1–6."""
+    directory from ``MINIMA_CLAIMS_DIR`` by default (``None`` when that is unset). Chapters 1–7."""
     directory = directory if directory is not None else os.environ.get(CLAIMS_DIR)
     if not directory:
         return None
@@ -199,7 +199,7 @@ def _write() -> None:
 
 def read_ledgers(directory: str | os.PathLike) -> dict[str, list[dict]]:
     """Every ledger under ``directory``: page name → its claims (dicts with the fields of :class:`Claim`
-    and ``status``). Chapters 1–6, through the report page."""
+    and ``status``). Chapters 1–7, through the report page."""
     ledgers = {}
     for path in sorted(Path(directory).glob("chapters/**/*.claims.json")):
         data = json.loads(path.read_text())

@@ -49,7 +49,7 @@ def unit_sphere_regression(d: int, n_samples: int, seed: int | None = None):
     """Du et al.'s synthetic data: ``x_i`` uniform on the unit sphere of ``R^d``, labels ``y_i ~ N(0, 1)``.
 
     Du, Zhai, Póczos & Singh (2019), Section 5. Returns ``X: (d, N)`` with unit-norm columns and ``y: (N,)``,
-    float64. Chapter 6.
+    float64. Chapter 7.
     """
     d = check_positive_int("d", d)
     n_samples = check_positive_int("n_samples", n_samples)

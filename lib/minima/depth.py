@@ -28,7 +28,7 @@ Three routes to the same number (:func:`j_value`):
   (``σ > σ_max √(max(r, c) ε)``), which agrees with the cut-off above whenever no singular value of ``J_θ``
   lies between the two thresholds; at full row rank ``J(θ) = 0`` and ``J_θ`` is never formed.
 
-The last form is the bridge to chapter 6: ``J(θ)`` is the training residual of the neural-tangent-kernel
+The last form is the bridge to chapter 7: ``J(θ)`` is the training residual of the neural-tangent-kernel
 regression at ``θ``. Since the network is positively homogeneous of degree ``H + 1`` in ``θ``,
 ``vec Ŷ = J_θ θ / (H + 1)`` lies in the column space, so ``J(θ) ≤ L(θ)`` everywhere. Chapter 5.
 """
@@ -43,7 +43,8 @@ from .derivatives import gradient_matrix, kernel_from_factors, layer_factors, ma
 from .models import LeakyReLUNet, check_weights
 from .rank import certify_positive_definite, gram_tolerance, largest_eigenvalue
 
-__all__ = ["network_from_weights", "parameter_jacobian", "khk_cutoff", "j_value", "METHODS"]
+__all__ = ["network_from_weights", "parameter_jacobian", "khk_cutoff", "j_value", "METHODS",
+           "basis_regression_loss", "pattern_loss", "linear_units"]
 
 METHODS = ("kernel", "svd", "sum", "recursion", "recursion-per-block")
 _EPS = float(np.finfo(np.float64).eps)
@@ -268,3 +269,48 @@ def j_value(weights, X, Y, *, rho: float = 0.0, method: str = "kernel") -> float
     if method == "sum":
         return _j_sum(J, y, unit_blocks)
     return _j_recursion(J, y, unit_blocks, per_block_cutoff=method == "recursion-per-block")
+
+
+def basis_regression_loss(features, Y) -> float:
+    """``½ ‖P_N[Φ] Y‖_F² = min_R ½‖Y − R Φ‖_F²``: the global minimum of a least-squares fit of ``Y: (d_y, N)``
+    (or ``(N,)``) on fixed features ``Φ: (p, N)`` (columns are samples). Kawaguchi, Huang & Kaelbling's
+    "basis function regression" (their Theorem 2's first term; with ``Φ = X`` it is linear regression).
+    Float64, by least squares on ``Φᵀ``. Chapter 5.
+    """
+    features = torch.as_tensor(features).double()
+    if features.ndim != 2:
+        raise ValueError(f"features must be a (p, N) matrix, got shape {tuple(features.shape)}")
+    Y = torch.as_tensor(Y).double()
+    Y = Y.unsqueeze(0) if Y.ndim == 1 else Y
+    if Y.ndim != 2 or Y.shape[1] != features.shape[1]:
+        raise ValueError(f"Y must be (d_y, N) or (N,) with N = {features.shape[1]}, got {tuple(Y.shape)}")
+    if not (torch.isfinite(features).all() and torch.isfinite(Y).all()):
+        raise ValueError("features and Y must be finite")
+    solution = torch.linalg.lstsq(features.T, Y.T, driver="gelsd").solution
+    return 0.5 * float(((Y.T - features.T @ solution) ** 2).sum())
+
+
+def pattern_loss(A, X, y) -> float:
+    """The loss at every differentiable local minimum of one hidden layer with the activation pattern
+    ``A: (d1, N)`` (Kawaguchi, Huang & Kaelbling, Lemma 5): ``½‖y‖² − ½‖P[D̃] y‖²`` with
+    ``D̃ = [Λ^{1,1}X, …, Λ^{1,d}X]``, which is ``(A ∘ X)ᵀ``, chapter 2's design matrix. ``X: (d0, N)``,
+    ``y: (N,)``. Chapter 5 (their Proposition 2).
+    """
+    from .rank import khatri_rao
+
+    return basis_regression_loss(torch.as_tensor(khatri_rao(A, X)), y)
+
+
+def linear_units(net: LeakyReLUNet, X, *, member: int = 0) -> list[torch.Tensor]:
+    """Which hidden units act linearly on the data: for each hidden layer a ``(d_l,)`` boolean mask of the
+    units whose pre-activation has one sign on every sample and whose output equals their pre-activation
+    (slope 1: positive on every sample; for ``ρ = 1`` every unit). Kawaguchi, Huang & Kaelbling's
+    Definition 1, condition (ii), at ``θ``. Chapter 5.
+    """
+    single = single_member(net, member)
+    if single.activation != "leaky_relu":
+        raise ValueError("linear units are defined for the piecewise-linear activations (leaky ReLU)")
+    pre_activations, outputs = single.hidden(X)
+    return [torch.isclose(h[0], u[0], rtol=0.0, atol=0.0).all(dim=1) & (u[0] > 0).all(dim=1)
+            if single.rho != 1.0 else torch.ones(u.shape[1], dtype=torch.bool)
+            for u, h in zip(pre_activations, outputs)]

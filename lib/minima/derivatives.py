@@ -10,7 +10,7 @@ With the error ``e = y_hat − y`` and ``MSE = (1/N) Σ_n e_n²``,
 At a differentiable point the activation pattern is locally constant, so these are the derivatives of a
 polynomial in ``θ``; at a point with zero error the Hessian is ``(2/N) G Gᵀ`` and positive semi-definite.
 ``normalization="half_sum"`` differentiates ``½ Σ_n ‖e_n‖²`` instead (:mod:`minima.losses`).
-Chapters 2, 3 (and 5, 6).
+Chapters 2, 3 (and 5, 7).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch
 
 from ._checks import check_member, check_targets
 from .losses import NORMALIZATIONS, _squared_loss
-from .models import LeakyReLUNet, forward, hidden_layers, leaky_relu_slope
+from .models import LeakyReLUNet, activation_slope, forward, hidden_layers
 
 __all__ = ["flat_parameters", "gradient_matrix", "layer_factors", "tangent_kernel", "matrix_from_factors",
            "kernel_from_factors", "mse_gradient", "mse_hessian", "loss_gradient",
@@ -81,14 +81,15 @@ def layer_factors(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise=
     ``δ_l: (K, d_l, N)`` is the back-propagated slope of output ``k`` at unit ``i`` of layer ``l`` on sample
     ``n`` (``K = d_out``, or 1 for a scalar output) and ``h_{l-1}: (d_{l-1}, N)`` the layer's input; the last
     entry is ``(None, h_{L-1})`` for ``z``. ``∂y_hat_{k,n}/∂(W_l)_{ij} = δ_l[k, i, n] h_{l-1}[j, n]``. Float64,
-    one forward and one backward pass for all samples. Chapters 2, 5 and 6 (through :func:`gradient_matrix`
+    one forward and one backward pass for all samples. Chapters 2, 5 and 7 (through :func:`gradient_matrix`
     and :func:`tangent_kernel`).
     """
     single, X, eps = _prepare(net, X, member, noise)
     weights = [w.detach() for w in single.weights]
     masks = single.active_units
-    pre_activations, outputs = hidden_layers(weights, X, single.rho, noise=eps, active_units=masks)
-    layer_slopes = [leaky_relu_slope(u[0], single.rho, None if e is None else e[0])
+    pre_activations, outputs = hidden_layers(weights, X, single.rho, noise=eps, active_units=masks,
+                                             activation=single.activation)
+    layer_slopes = [activation_slope(u[0], single.rho, single.activation, None if e is None else e[0])
                     for u, e in zip(pre_activations, eps)]
     if masks is not None:
         layer_slopes = [a * m[0].unsqueeze(-1) for a, m in zip(layer_slopes, masks)]
@@ -123,7 +124,7 @@ def tangent_kernel(net: LeakyReLUNet, X: torch.Tensor, *, member: int = 0, noise
     Each layer contributes a Khatri–Rao Gram matrix, ``(Δ_lᵀ Δ_l) ⊙ (1 ⊗ H_{l-1}ᵀ H_{l-1})`` with
     ``Δ_l = δ_l`` flattened to ``(d_l, K N)``, and ``z`` contributes ``I_K ⊗ H_{L-1}ᵀ H_{L-1}``: ``O((KN)² Σ d_l)``
     flops instead of ``O((KN)² Ω)``. Rows and columns are ordered as the columns of :func:`gradient_matrix`.
-    Chapters 5 and 6.
+    Chapters 5 and 7.
     """
     return kernel_from_factors(layer_factors(net, X, member=member, noise=noise))
 
@@ -165,7 +166,8 @@ def _loss_of_parameters(net, X, y, member, noise, normalization):
 
     def loss(theta: torch.Tensor) -> torch.Tensor:
         weights = [part.reshape(shape) for part, shape in zip(theta.split(sizes), shapes)]
-        outputs = forward(weights, X, single.rho, noise=eps, active_units=masks, validate=False)
+        outputs = forward(weights, X, single.rho, noise=eps, active_units=masks, validate=False,
+                          activation=single.activation)
         return _squared_loss(outputs, y, normalization)[0]
 
     theta = torch.cat([w.detach().reshape(-1) for w in single.weights])

@@ -1,6 +1,6 @@
 """The one place where the project chooses its device, its seeds and its runtime switches.
 
-Chapters 1–6 all start here: ``minima.seed_everything(SEED)`` and ``minima.default_device()``.
+Chapters 1–7 all start here: ``minima.seed_everything(SEED)`` and ``minima.default_device()``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def default_device() -> torch.device:
 
     Setting the environment variable ``MINIMA_DEVICE`` (for example to ``cpu``) overrides the choice.
 
-    Chapters 1–6.
+    Chapters 1–7.
     """
     override = os.environ.get("MINIMA_DEVICE")
     if override:
@@ -31,7 +31,7 @@ def progress_enabled() -> bool:
 
     The book build and the tests set it to 0, so that no widget lands in the rendered pages.
 
-    Chapters 1–6, through :func:`minima.train`.
+    Chapters 1–7, through :func:`minima.train`.
     """
     return os.environ.get("MINIMA_PROGRESS", "1") != "0"
 
@@ -41,7 +41,7 @@ def seed_everything(seed: int) -> int:
 
     Returns the seed, so a chapter can write ``SEED = seed_everything(0)``.
 
-    Chapters 1–6.
+    Chapters 1–7.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -55,7 +55,7 @@ def seed_everything(seed: int) -> int:
 def torch_generator(seed: int | None, device: torch.device | str | None = None) -> torch.Generator:
     """A private ``torch.Generator`` on ``device`` seeded with ``seed`` (``None``: from the global one).
 
-    Chapters 1–6, through the library's random draws.
+    Chapters 1–7, through the library's random draws.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     generator = torch.Generator(device=device)

@@ -10,7 +10,7 @@ paper's count where the honest count differs, a factor of two).
 
 The exercises themselves, with their reference solutions, are in the chapters (``{exercise}`` and
 ``{solution}`` blocks); ``python3 dev.py assignments`` turns them into student and instructor notebooks
-(otter-grader's format) whose check cells call :func:`check`. Chapters 1–7.
+(otter-grader's format) whose check cells call :func:`check`. Chapters 1–8.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ NOT_GIVEN = "replace the ... with your answer and run this cell again"
 class Verdict:
     """The outcome of :func:`check`: ``correct`` (truthy) or not, and what to tell the reader.
 
-    Chapters 1–7.
+    Chapters 1–8.
     """
     correct: bool
     message: str
@@ -48,7 +48,7 @@ class Exercise:
     stub line a student notebook shows, the grader ``judge(value) -> Verdict``, and plausible wrong
     answers (Python expressions, evaluated with ``minima`` imported) that the judge must reject.
 
-    Chapters 1–7.
+    Chapters 1–8.
     """
     label: str
     chapter: str
@@ -97,8 +97,8 @@ def exercise_data(label: str):
 
     ``"deep-linear-ex-bottleneck"``: ``(X: (6, 40), Y: (5, 40))`` float64 from seed 0;
     ``"deep-linear-ex-hessian"``: ``(X: (4, 30), Y: (2, 30))``; ``"ntk-ex-lambda0"``: ``X: (5, 8)`` with unit
-    columns; ``"ex-one-layer-tight"``: ``X: (3, 10)``; ``"answer-ex-rank-width"``: ``X: (8, 40)``.
-    Chapters 2, 5, 6 and 7.
+    columns; ``"ex-one-layer-tight"``: ``X: (3, 10)``; ``"answer-ex-rank-width"``: ``X: (8, 40)``;
+    ``"wide-ex-full-width"``: ``X: (3, 12)``. Chapters 2, 5, 6, 7 and 8.
     """
     generator = torch.Generator().manual_seed(0)
     if label == "deep-linear-ex-bottleneck":
@@ -118,6 +118,10 @@ def exercise_data(label: str):
         from .data import gaussian_binary
 
         return gaussian_binary(8, 40, seed=0)[0].double()
+    if label == "wide-ex-full-width":
+        from .data import gaussian_binary
+
+        return gaussian_binary(3, 12, seed=0)[0].double()
     raise ValueError(f"label must name an exercise with fixed data, got {label!r}")
 
 
@@ -325,6 +329,52 @@ def _judge_hessian(value) -> Verdict:
 
 # ------------------------------------------------------------------------------------ chapter 6
 
+def _tanh_pair_rank() -> int:
+    from .models import LeakyReLUNet
+    from .rank import matrix_rank
+
+    v = torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64)
+    layer = LeakyReLUNet((3, 5), activation="tanh", seed=0, dtype=torch.float64)
+    return matrix_rank(layer.features(torch.cat([v, -v], dim=1))[0])
+
+
+def _judge_tanh_pair(value) -> Verdict:
+    rank = _as_number(value, int)
+    if rank is None:
+        return _not_yet("give the rank as a whole number")
+    if rank == 2:
+        return _not_yet("two distinct inputs, but what does tanh do to −v?")
+    if rank != _tanh_pair_rank():
+        return _not_yet("compare the two columns of F: how are tanh(u) and tanh(−u) related?")
+    return _correct("tanh is odd: the columns of v and −v are negatives of each other")
+
+
+def _full_width() -> int:
+    from .models import LeakyReLUNet
+    from .rank import matrix_rank
+
+    X = exercise_data("wide-ex-full-width")
+    for d1 in range(1, 4 * X.shape[1]):
+        layer = LeakyReLUNet((3, d1), activation="sigmoid", seed=0, dtype=torch.float64)
+        if matrix_rank(layer.features(X)[0]) == X.shape[1]:
+            return d1
+    raise ValueError("no width up to 4N gives full rank")
+
+
+def _judge_full_width(value) -> Verdict:
+    width = _as_number(value, int)
+    if width is None:
+        return _not_yet("give the width as a whole number")
+    expected = _full_width()
+    if width == 4:
+        return _not_yet("that is the width of d0·d1 ≥ N (chapter 2); here the rows of F must span N")
+    if width != expected:
+        return _not_yet("a d1 × N matrix has rank at most d1")
+    return _correct("one unit per sample, as Lemma 4.4 says")
+
+
+# ------------------------------------------------------------------------------------ chapter 7
+
 def _judge_closed_form(value) -> Verdict:
     from .ntk import limit_gram
 
@@ -365,7 +415,7 @@ def _judge_lambda0(value) -> Verdict:
     return _correct()
 
 
-# ------------------------------------------------------------------------------------ chapter 7
+# ------------------------------------------------------------------------------------ chapter 8
 
 _MOVES = ("left", "right", "stays")
 
@@ -446,14 +496,17 @@ EXERCISES: dict[str, Exercise] = {exercise.label: exercise for exercise in [
     Exercise("deep-linear-ex-hessian", "05_deep_linear_depth_width", "smallest_eigenvalue",
              _judge_hessian, ("0.0", "float(torch.linalg.matrix_norm(torch.ones(2, 2), ord=2))",
                               "-1.0")),
-    Exercise("ntk-ex-closed-form", "06_ntk_dynamics", "gram_entries", _judge_closed_form,
+    Exercise("ntk-ex-closed-form", "07_ntk_dynamics", "gram_entries", _judge_closed_form,
              ("(0.0, 1 / 3)", "(0.25, 1 / 6 + 0.01)", "(0.5, 0.5)")),
-    Exercise("ntk-ex-lambda0", "06_ntk_dynamics", "lambda0", _judge_lambda0,
+    Exercise("ntk-ex-lambda0", "07_ntk_dynamics", "lambda0", _judge_lambda0,
              ("float(torch.linalg.eigvalsh(minima.ntk.limit_gram(minima.exercises.exercise_data("
               "'ntk-ex-lambda0')))[-1])", "0.0", "1.0")),
-    Exercise("answer-ex-double-n", "07_the_answer", "mark_moves", _judge_double_n,
+    Exercise("wide-ex-tanh-pair", "06_wide_layers", "tanh_pair_rank", _judge_tanh_pair, ("2", "5", "0")),
+    Exercise("wide-ex-full-width", "06_wide_layers", "smallest_full_width", _judge_full_width,
+             ("4", "11", "13")),
+    Exercise("answer-ex-double-n", "08_the_answer", "mark_moves", _judge_double_n,
              ('("stays", "stays")', '("right", "right")', '("left", "right")')),
-    Exercise("answer-ex-rank-width", "07_the_answer", "smallest_full_rank_width",
+    Exercise("answer-ex-rank-width", "08_the_answer", "smallest_full_rank_width",
              _judge_rank_width, ("4", "40", "8")),
 ]}
 
@@ -461,7 +514,7 @@ EXERCISES: dict[str, Exercise] = {exercise.label: exercise for exercise in [
 def check(label: str, answer) -> Verdict:
     """Check ``answer`` to the exercise ``label``; an unchanged stub (``...``) is "not yet", never an error.
 
-    The verdict shows as ``correct`` or ``not yet: <hint>`` when it is a cell's last value. Chapters 1–7.
+    The verdict shows as ``correct`` or ``not yet: <hint>`` when it is a cell's last value. Chapters 1–8.
     """
     if label not in EXERCISES:
         raise ValueError(f"label must name a computational exercise, one of {sorted(EXERCISES)}; "

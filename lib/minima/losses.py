@@ -4,7 +4,7 @@ Three papers, three conventions for the same squared error ``e = y_hat − y``:
 
 * ``"mean"``: ``(1/N) Σ_n ‖e_n‖²``, Soudry & Carmon (2016, eq. 2) and Soudry & Hoffer (eq. 2.3): the MSE
   of chapters 1–4 (:func:`mse`);
-* ``"half_sum"``: ``½ Σ_n ‖e_n‖²``, Kawaguchi (2016) and Du et al. (2019): chapters 5 and 6
+* ``"half_sum"``: ``½ Σ_n ‖e_n‖²``, Kawaguchi (2016) and Du et al. (2019): chapters 5 and 7
   (:func:`half_squared_error`).
 
 Gradients differ by the factor ``N/2`` between them, so a learning rate carries over only with that
@@ -42,7 +42,7 @@ def squared_loss(outputs: torch.Tensor, y, normalization: str = "mean") -> torch
     """The squared error of each member, ``(R,)``, normalised as ``normalization`` says (see the module).
 
     ``"mean"``: ``(1/N) Σ_n ‖y_hat_n − y_n‖²``; ``"half_sum"``: ``½ Σ_n ‖y_hat_n − y_n‖²``. For vector
-    outputs ``‖·‖`` sums over the ``d_out`` outputs. Chapters 1–6.
+    outputs ``‖·‖`` sums over the ``d_out`` outputs. Chapters 1–7.
     """
     outputs, y = _check_pair(outputs, y)
     if normalization not in NORMALIZATIONS:
@@ -68,7 +68,7 @@ def mse(outputs: torch.Tensor, y) -> torch.Tensor:
 def half_squared_error(outputs: torch.Tensor, y) -> torch.Tensor:
     """``½ Σ_n ‖y_hat_n − y_n‖²`` of each member, ``(R,)``: Kawaguchi's and Du et al.'s loss.
 
-    Chapters 5, 6.
+    Chapters 5, 7.
     """
     return squared_loss(outputs, y, "half_sum")
 

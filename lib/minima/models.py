@@ -16,6 +16,11 @@ The optional dropout-like noise of Soudry & Carmon (Section 2) multiplies each u
 realisation ``ε`` (:func:`slope_noise`): the hidden output is ``ε ⊙ f(u)``, so the slope is
 ``a = ε · (1 if u > 0 else ρ)`` and the network stays piecewise linear.
 
+**Smooth activations.** One argument, ``activation``, replaces the leaky ReLU by a smooth, analytic
+``σ``: ``"sigmoid"``, ``"tanh"`` or ``"softplus"`` (``log(1 + eᵘ)``), the units of the wide-layer results
+(Yu & Chen 1995; Nguyen & Hein 2017). ``"leaky_relu"`` is the default and the only one that uses ``ρ``;
+everything else (ensembles, noise, masks, training, derivatives) is the same for every activation.
+
 The core is the pure function :func:`forward` (``f(weights, X)``, usable with ``torch.func``);
 :class:`LeakyReLUNet` is a container that validates its weights once and calls it.
 """
@@ -28,8 +33,11 @@ import torch
 from ._checks import check_finite_tensor, check_positive_int, check_real
 from .device import torch_generator
 
-__all__ = ["leaky_relu", "leaky_relu_slope", "forward", "hidden_layers", "check_weights", "slope_noise",
-           "LeakyReLUNet"]
+__all__ = ["ACTIVATIONS", "leaky_relu", "leaky_relu_slope", "activate", "activation_slope", "check_activation",
+           "forward", "hidden_layers", "check_weights", "slope_noise", "LeakyReLUNet"]
+
+ACTIVATIONS = ("leaky_relu", "sigmoid", "tanh", "softplus")
+"""The activations a network may use: the book's leaky ReLU (the default) and three analytic ones."""
 
 
 def leaky_relu(u: torch.Tensor, rho: float) -> torch.Tensor:
@@ -37,7 +45,7 @@ def leaky_relu(u: torch.Tensor, rho: float) -> torch.Tensor:
 
     The same numbers as ``torch.where(u > 0, u, ρ·u)``, and the same one-sided derivative ``ρ`` at
     ``u = 0``, from PyTorch's vectorised kernel (``torch.where`` with a scalar branch is several times
-    slower on the CPU). Chapters 1–6.
+    slower on the CPU). Chapters 1–7.
     """
     return torch.nn.functional.leaky_relu(u, rho)
 
@@ -51,6 +59,47 @@ def leaky_relu_slope(u: torch.Tensor, rho: float, eps: torch.Tensor | None = Non
     return a if eps is None else a * eps
 
 
+def check_activation(activation, rho: float = 0.0) -> str:
+    """``activation`` if it names one of :data:`ACTIVATIONS`; ``ρ`` must be 0 for the smooth ones (it has no
+    meaning there), else ``ValueError``. Chapter 6."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if activation != "leaky_relu" and rho != 0.0:
+        raise ValueError(f"rho is the leaky ReLU's negative slope; with activation={activation!r} it must be 0, "
+                         f"got {rho!r}")
+    return activation
+
+
+def activate(u: torch.Tensor, rho: float, activation: str = "leaky_relu") -> torch.Tensor:
+    """``σ(u)`` elementwise: the leaky ReLU ``f`` with slope ``ρ`` (the default), or ``"sigmoid"``
+    ``1/(1 + e^{−u})``, ``"tanh"``, ``"softplus"`` ``log(1 + eᵘ)``. Unchecked (see :func:`check_activation`).
+    Chapters 1–8 (the leaky ReLU; chapter 6 all four)."""
+    if activation == "leaky_relu":
+        return leaky_relu(u, rho)
+    if activation == "sigmoid":
+        return torch.sigmoid(u)
+    if activation == "tanh":
+        return torch.tanh(u)
+    return torch.nn.functional.softplus(u)
+
+
+def activation_slope(u: torch.Tensor, rho: float, activation: str = "leaky_relu",
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
+    """``ε · σ′(u)``: the slopes at the pre-activations ``u`` (any shape). For the leaky ReLU this is
+    :func:`leaky_relu_slope`; ``σ′ = σ(1 − σ)`` for the sigmoid, ``1 − tanh²`` for tanh, the sigmoid for
+    softplus. Chapter 6, and the derivatives of every chapter."""
+    if activation == "leaky_relu":
+        return leaky_relu_slope(u, rho, eps)
+    if activation == "sigmoid":
+        s = torch.sigmoid(u)
+        a = s * (1 - s)
+    elif activation == "tanh":
+        a = 1 - torch.tanh(u) ** 2
+    else:
+        a = torch.sigmoid(u)
+    return a if eps is None else a * eps
+
+
 def check_weights(weights: Sequence[torch.Tensor]) -> tuple[tuple[int, ...], int | None, int]:
     """Check that ``weights`` chain into a network and return ``(widths, d_out, R)``.
 
@@ -58,7 +107,7 @@ def check_weights(weights: Sequence[torch.Tensor]) -> tuple[tuple[int, ...], int
     (``W_l: (d_l, d_{l-1})``, then ``R = 0`` is returned). ``z`` is ``(R, d_{L-1})`` for a scalar output
     (``d_out = None``) or ``(R, d_out, d_{L-1})`` for a vector output. All must be finite floating tensors.
 
-    Chapters 1–6, through :func:`forward`.
+    Chapters 1–7, through :func:`forward`.
     """
     if isinstance(weights, torch.Tensor) or len(weights) < 2:
         raise ValueError(f"weights must be a list [W_1, …, z] of at least two tensors, got {type(weights).__name__}")
@@ -86,8 +135,9 @@ def check_weights(weights: Sequence[torch.Tensor]) -> tuple[tuple[int, ...], int
 
 def hidden_layers(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
                   noise: Sequence[torch.Tensor | None] | None = None,
-                  active_units: Sequence[torch.Tensor] | None = None):
-    """Pre-activations ``U_l = W_l H_{l-1}`` and outputs ``H_l = m_l ⊙ ε_l ⊙ f(U_l)`` of every hidden layer.
+                  active_units: Sequence[torch.Tensor] | None = None, activation: str = "leaky_relu"):
+    """Pre-activations ``U_l = W_l H_{l-1}`` and outputs ``H_l = m_l ⊙ ε_l ⊙ σ(U_l)`` of every hidden layer
+    (``σ`` the ``activation``, see :func:`activate`); ``H_l`` is the feature matrix ``F_l`` of layer ``l``.
 
     A pure function with no checks (the caller validates, e.g. :class:`LeakyReLUNet`): ``weights`` with
     the ensemble axis, ``X: (d0, N)`` or ``(R, d0, N)``, ``noise``: optional ``(R, d_l, N)`` slope factors
@@ -99,7 +149,7 @@ def hidden_layers(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, 
     pre_activations, outputs = [], []
     for layer, W in enumerate(weights[:-1]):
         u = torch.matmul(W, layer_input)
-        h = leaky_relu(u, rho)
+        h = activate(u, rho, activation)
         if noise is not None and noise[layer] is not None:
             h = h * noise[layer]
         if active_units is not None:
@@ -118,18 +168,20 @@ def _output_layer(z: torch.Tensor, hidden_output: torch.Tensor) -> torch.Tensor:
 
 def forward(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
             noise: Sequence[torch.Tensor | None] | None = None,
-            active_units: Sequence[torch.Tensor] | None = None, validate: bool = True) -> torch.Tensor:
+            active_units: Sequence[torch.Tensor] | None = None, validate: bool = True,
+            activation: str = "leaky_relu") -> torch.Tensor:
     """The network's outputs ``y_hat = z H_{L-1}``: a pure function of the weights (``torch.func``-ready).
 
     ``weights = [W_1, …, z]`` with the ensemble axis gives ``(R, N)`` (scalar ``z``) or ``(R, d_out, N)``;
     without it (one network, ``W_1: (d1, d0)``) ``(N,)`` or ``(d_out, N)``. ``X: (d0, N)``. With
     ``validate=True`` the shapes, dtypes and finiteness of weights and ``X`` are checked first (each check of
     values synchronises with a GPU); ``validate=False`` skips every check, for inner loops and for
-    transforms such as ``torch.func.jacrev``. Chapters 1–6.
+    transforms such as ``torch.func.jacrev``. ``activation``: the hidden units' ``σ`` (:data:`ACTIVATIONS`;
+    the leaky ReLU with slope ``rho`` by default). Chapters 1–7 and Chapter 6.
     """
     if validate:
         widths, _, ensemble = check_weights(weights)
-        check_real("rho", rho)
+        check_activation(activation, check_real("rho", rho))
         X = check_finite_tensor("X", X, 2)
         if X.shape[0] != widths[0] or X.dtype != weights[0].dtype:
             raise ValueError(f"X must be ({widths[0]}, N) of dtype {weights[0].dtype}, got {tuple(X.shape)} {X.dtype}")
@@ -138,13 +190,14 @@ def forward(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
         weights = [w.unsqueeze(0) for w in weights]
         noise = None if noise is None else [None if e is None else e.unsqueeze(0) for e in noise]
         active_units = None if active_units is None else [m.unsqueeze(0) for m in active_units]
-    _, outputs = hidden_layers(weights, X, rho, noise=noise, active_units=active_units)
+    _, outputs = hidden_layers(weights, X, rho, noise=noise, active_units=active_units, activation=activation)
     result = _output_layer(weights[-1], outputs[-1])
     return result[0] if single else result
 
 
 class LeakyReLUNet:
-    """An ensemble of ``R`` bias-free leaky-ReLU networks with widths ``(d0, d1, …, d_{L-1})``.
+    """An ensemble of ``R`` bias-free networks with widths ``(d0, d1, …, d_{L-1})``: leaky-ReLU units by
+    default, or the smooth units of ``activation``.
 
     Parameters
     ----------
@@ -159,19 +212,22 @@ class LeakyReLUNet:
         (He et al. 2015, as in Soudry & Hoffer's appendix, Part III); ``z`` the same with fan-in ``d_{L-1}``.
     weights: optional given weights ``[W_1, …, z]`` with the ensemble axis, used instead of an
         initialisation (their shapes must match; device and dtype are theirs). See :meth:`from_weights`.
+    activation: the hidden units' ``σ``, one of :data:`ACTIVATIONS`: the leaky ReLU (default, with ``rho``)
+        or the analytic ``"sigmoid"``, ``"tanh"``, ``"softplus"`` (then ``rho`` must be 0).
 
     Attributes ``weights`` (the list ``[W_1, …, W_{L-1}, z]``) are leaf tensors that require gradients.
-    The outputs are :func:`forward` of them. Chapters 1–6.
+    The outputs are :func:`forward` of them. Chapters 1–7.
     """
 
     def __init__(self, widths: Sequence[int], rho: float = 0.0, *, outputs: int | None = None, ensemble: int = 1,
                  active_units: Sequence[torch.Tensor] | None = None, seed: int | None = None,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                 weights: Sequence[torch.Tensor] | None = None):
+                 weights: Sequence[torch.Tensor] | None = None, activation: str = "leaky_relu"):
         if isinstance(widths, (int, str)) or len(widths) < 2:
             raise ValueError(f"widths must be a sequence (d0, d1, …) of at least two sizes, got {widths!r}")
         self.widths = tuple(check_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
         self.rho = check_real("rho", rho)
+        self.activation = check_activation(activation, self.rho)
         self.outputs = None if outputs is None else check_positive_int("outputs", outputs)
         self.ensemble = check_positive_int("ensemble", ensemble)
         shapes = [(self.ensemble, out, inp) for inp, out in zip(self.widths[:-1], self.widths[1:])]
@@ -219,7 +275,8 @@ class LeakyReLUNet:
     # ------------------------------------------------------------------------------------------
     @classmethod
     def from_weights(cls, weights: Sequence[torch.Tensor], rho: float = 0.0, *,
-                     active_units: Sequence[torch.Tensor] | None = None) -> "LeakyReLUNet":
+                     active_units: Sequence[torch.Tensor] | None = None,
+                     activation: str = "leaky_relu") -> "LeakyReLUNet":
         """Wrap given weights ``[W_1 (R, d1, d0), …, z]`` (or one network's, without the ``R`` axis) as a network.
 
         ``z`` of shape ``(R, d_{L-1})`` (or ``(d_{L-1},)``) gives a scalar output, ``(R, d_out, d_{L-1})``
@@ -230,14 +287,15 @@ class LeakyReLUNet:
         if ensemble == 0:  # a single network: add the ensemble axis
             weights = [w.unsqueeze(0) for w in weights]
             ensemble = 1
-        return cls(widths, rho, outputs=d_out, ensemble=ensemble, weights=weights, active_units=active_units)
+        return cls(widths, rho, outputs=d_out, ensemble=ensemble, weights=weights, active_units=active_units,
+                   activation=activation)
 
     def to(self, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> "LeakyReLUNet":
         """A copy of the ensemble with its weights (and masks) in ``dtype`` on ``device``."""
         weights = [w.detach().to(dtype=dtype or self.dtype, device=device or self.device) for w in self.weights]
         masks = None if self.active_units is None else [m.to(dtype=weights[0].dtype, device=weights[0].device)
                                                          for m in self.active_units]
-        return LeakyReLUNet.from_weights(weights, self.rho, active_units=masks)
+        return LeakyReLUNet.from_weights(weights, self.rho, active_units=masks, activation=self.activation)
 
     @property
     def depth(self) -> int:
@@ -290,13 +348,21 @@ class LeakyReLUNet:
         """
         X = self.check_inputs(X)
         return hidden_layers(self.weights, X, self.rho, noise=self.check_noise(noise, X.shape[-1]),
-                             active_units=self.active_units)
+                             active_units=self.active_units, activation=self.activation)
+
+    def features(self, X: torch.Tensor, layer: int = 1) -> torch.Tensor:
+        """The feature matrix ``F_layer = σ(W_layer ⋯ σ(W_1 X))`` of hidden layer ``layer`` (1-based), per
+        member ``(R, d_layer, N)``, detached: the design matrix of a least-squares fit of the layers above
+        it (Nguyen & Hein 2017, Lemma 4.4, is about its rank). Chapter 6."""
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer < self.depth:
+            raise ValueError(f"layer must be a hidden layer in [1, {self.depth - 1}], got {layer!r}")
+        return self.hidden(X)[1][layer - 1].detach()
 
     def forward(self, X: torch.Tensor, noise: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
         """The outputs of every member on every sample, ``(R, N)`` or ``(R, d_out, N)``: :func:`forward`."""
         X = self.check_inputs(X)
         return forward(self.weights, X, self.rho, noise=self.check_noise(noise, X.shape[-1]),
-                       active_units=self.active_units, validate=False)
+                       active_units=self.active_units, validate=False, activation=self.activation)
 
     __call__ = forward
 
@@ -311,12 +377,13 @@ class LeakyReLUNet:
             raise ValueError(f"index must be an integer in [0, {self.ensemble}), got {index!r}")
         masks = None if self.active_units is None else [m[index: index + 1] for m in self.active_units]
         return LeakyReLUNet.from_weights([w.detach()[index: index + 1] for w in self.weights], self.rho,
-                                         active_units=masks)
+                                         active_units=masks, activation=self.activation)
 
 
 def _min_abs_preactivation(net: LeakyReLUNet, X: torch.Tensor) -> torch.Tensor:
     """:meth:`LeakyReLUNet.min_abs_preactivation` for an already checked ``X``; stays on the device."""
-    pre_activations, _ = hidden_layers(net.weights, X, net.rho, active_units=net.active_units)
+    pre_activations, _ = hidden_layers(net.weights, X, net.rho, active_units=net.active_units,
+                                       activation=net.activation)
     smallest = []
     for layer, u in enumerate(pre_activations):
         magnitude = u.abs()

@@ -20,7 +20,7 @@ with ``train_layers=[0]`` (:func:`two_layer_network`).
 * Du's indicator is ``1{· ≥ 0}``; the library's slope at a kink is ``ρ = 0`` (``1{· > 0}``). The two differ
   only where some ``w_rᵀx_i = 0`` exactly, which has probability zero.
 
-Chapter 6 explains all of it.
+Chapter 7 explains all of it.
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def limit_gram(X) -> torch.Tensor:
 
     ``X: (d, N)`` with unit-norm columns. ``P(wᵀx_i ≥ 0, wᵀx_j ≥ 0) = (π − θ_ij)/(2π)`` for the angle ``θ_ij``
     between the two inputs, so ``H∞_ij = x_iᵀx_j (π − arccos x_iᵀx_j) / (2π)`` (Du et al., Assumption 3.1),
-    the angle computed from the inputs' distances (accurate for nearly parallel inputs). Chapter 6.
+    the angle computed from the inputs' distances (accurate for nearly parallel inputs). Chapter 7.
     """
     inner, theta = _angles(_unit_columns(X))
     return inner * (math.pi - theta) / (2 * math.pi)
@@ -91,7 +91,7 @@ def limit_gram_standard_error(X, m: int) -> torch.Tensor:
     """The standard error of each entry of ``H(W)`` for ``m`` independent rows ``w_r ~ N(0, I)``, ``(N, N)``.
 
     ``H(W)_ij`` is the mean of ``m`` draws of ``x_iᵀx_j · Bernoulli(p_ij)``, ``p_ij = (π − θ_ij)/(2π)``, so its
-    standard error is ``|x_iᵀx_j| √(p_ij (1 − p_ij) / m)``. ``X: (d, N)`` with unit-norm columns. Chapter 6.
+    standard error is ``|x_iᵀx_j| √(p_ij (1 − p_ij) / m)``. ``X: (d, N)`` with unit-norm columns. Chapter 7.
     """
     m = check_positive_int("m", m)
     inner, theta = _angles(_unit_columns(X))
@@ -105,7 +105,7 @@ def empirical_gram(W, X, *, block: int = 8192) -> torch.Tensor:
     ``W: (m, d)`` or an ensemble ``(R, m, d)`` (then ``(R, N, N)``); ``X: (d, N)``, not necessarily unit
     norm. Formed from the 0/1 pattern matrix, ``m/block`` row blocks at a time, so ``m = 10⁶`` fits in
     memory; never from per-parameter Jacobians, which hold ``m·d`` numbers per sample. Runs on ``W``'s
-    device in ``W``'s dtype. Chapter 6.
+    device in ``W``'s dtype. Chapter 7.
     """
     W = _as_tensor("W", W, (2, 3))
     X = _as_tensor("X", X, 2).to(device=W.device, dtype=W.dtype)
@@ -136,7 +136,7 @@ def _gram_from_counts(X: torch.Tensor, counts: torch.Tensor, m: int) -> torch.Te
 def min_eigenvalue(H) -> torch.Tensor | float:
     """``λ_min`` of a symmetric ``(N, N)`` matrix (a float), or of each of ``(R, N, N)`` (an ``(R,)`` tensor).
 
-    ``min_eigenvalue(limit_gram(X))`` is Du et al.'s ``λ0``. Chapter 6.
+    ``min_eigenvalue(limit_gram(X))`` is Du et al.'s ``λ0``. Chapter 7.
     """
     H = _as_tensor("H", H, (2, 3))
     if H.shape[-1] != H.shape[-2]:
@@ -154,7 +154,7 @@ def two_layer_network(d: int, m: int, *, ensemble: int = 1, seed: int | None = N
 
     ``a_r ~ unif{−1, +1}``. Train it with ``minima.train(net, X, y, optimizer="gd",
     normalization="half_sum", train_layers=[0], stop_at_zero=False)``: the output layer stays fixed. Drawn
-    in float64 on the CPU, then moved, so the weights do not depend on the device. Chapter 6.
+    in float64 on the CPU, then moved, so the weights do not depend on the device. Chapter 7.
     """
     d, m = check_positive_int("d", d), check_positive_int("m", m)
     ensemble = check_positive_int("ensemble", ensemble)
@@ -186,7 +186,7 @@ class GramDynamics:
 
     All records stay on the training device until :attr:`values` is read (no host synchronisation per
     step). ``X: (d, N)``, ``y: (N,)``; ``every``: record after every ``every``-th step (steps ``every``,
-    ``2·every``, …), besides the initial state, recorded by ``start``. Chapter 6.
+    ``2·every``, …), besides the initial state, recorded by ``start``. Chapter 7.
     """
 
     FIELDS = ("outputs", "residual_norm", "weight_movement", "flip_fraction", "gram_change", "gram_min_eigenvalue",
@@ -200,7 +200,7 @@ class GramDynamics:
         self._epochs: list[int] = []
 
     def start(self, net: LeakyReLUNet) -> None:
-        if net.depth != 2 or net.outputs is not None or net.rho != 0.0:
+        if net.depth != 2 or net.outputs is not None or net.rho != 0.0 or net.activation != "leaky_relu":
             raise ValueError("GramDynamics needs a two-layer ReLU network with scalar output (two_layer_network)")
         self._X = net.check_inputs(self.X)
         self._y = self.y.to(device=net.device, dtype=net.dtype)
@@ -281,7 +281,7 @@ def unit_movement(W0, W, X) -> dict[str, torch.Tensor]:
     ``W0, W: (m, d)``, the first layer before and after training; ``X: (d, N)``. Returns ``movement``
     ``‖w_r − w_r(0)‖₂``, ``margin`` ``min_i |w_r(0)ᵀx_i| / ‖x_i‖`` (the distance from ``w_r(0)`` to the nearest
     hyperplane ``wᵀx_i = 0``) and ``flipped`` (the sign of ``w_rᵀx_i`` changed for some ``i``), each ``(m,)``. A
-    unit flips only if ``movement ≥ margin``. Chapter 6.
+    unit flips only if ``movement ≥ margin``. Chapter 7.
     """
     W0 = _as_tensor("W0", W0, 2).double().cpu()
     W = _as_tensor("W", W, 2).double().cpu()
@@ -301,7 +301,7 @@ def linearized_prediction(H, u0, y, t, *, learning_rate: float | None = None) ->
     Gradient flow ``du/dt = −H(u − y)`` (Du et al.'s eq. 7 with ``H(t) = H``) gives
     ``u(t) = y + V e^{−Λt} Vᵀ (u0 − y)`` with ``H = V Λ Vᵀ``. With ``learning_rate = η`` it is instead gradient
     descent on the linear model, ``u(k) = y + (I − ηH)^k (u0 − y)`` at integer steps ``k = t`` (the flow is its
-    ``η → 0`` limit at ``t = kη``). ``H: (N, N)`` symmetric, ``u0, y: (N,)``. Chapter 6.
+    ``η → 0`` limit at ``t = kη``). ``H: (N, N)`` symmetric, ``u0, y: (N,)``. Chapter 7.
     """
     H = _as_tensor("H", H, 2).double()
     if H.shape[0] != H.shape[1] or not torch.allclose(H, H.T, rtol=0, atol=1e-12 * max(float(H.abs().max()), 1.0)):
@@ -324,7 +324,7 @@ def linearized_prediction(H, u0, y, t, *, learning_rate: float | None = None) ->
 
 
 def theory_width(n_samples: int, lambda0: float, delta: float) -> float:
-    """The width Theorems 3.2 and 4.1 ask for, ``n⁶ / (λ0⁴ δ³)``, with the unknown constant set to 1. Chapter 6."""
+    """The width Theorems 3.2 and 4.1 ask for, ``n⁶ / (λ0⁴ δ³)``, with the unknown constant set to 1. Chapter 7."""
     n_samples = check_positive_int("n_samples", n_samples)
     lambda0 = check_real("lambda0", lambda0, low=0.0, low_open=True)
     delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -332,7 +332,7 @@ def theory_width(n_samples: int, lambda0: float, delta: float) -> float:
 
 
 def proof_width(y, lambda0: float, delta: float) -> float:
-    """The width at which the proof of Theorem 4.1 closes, with the proof's own constants. Chapter 6.
+    """The width at which the proof of Theorem 4.1 closes, with the proof's own constants. Chapter 7.
 
     ``y: (N,)`` the labels; the result holds with probability ``≥ 1 − δ``, a union bound over three events
     of probability ``≥ 1 − δ/3`` each (``δ′ = δ/3`` below). Lemma 3.1: ``λ_min(H(0)) ≥ ¾λ0``. Lemma 3.2:
@@ -356,7 +356,7 @@ def proof_width(y, lambda0: float, delta: float) -> float:
 
 
 def theory_step_size(n_samples: int, lambda0: float) -> float:
-    """The step size Theorem 4.1 allows, ``η = λ0 / n²``, with the unknown constant set to 1. Chapter 6."""
+    """The step size Theorem 4.1 allows, ``η = λ0 / n²``, with the unknown constant set to 1. Chapter 7."""
     n_samples = check_positive_int("n_samples", n_samples)
     lambda0 = check_real("lambda0", lambda0, low=0.0, low_open=True)
     return lambda0 / n_samples ** 2

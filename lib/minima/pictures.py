@@ -19,7 +19,7 @@ from .ntk import unit_movement
 from .volume import circle_arcs
 
 __all__ = ["draw_weight_plane", "draw_least_squares", "draw_argument", "deep_linear_section",
-           "draw_deep_linear_landscape", "draw_gram_matrices", "draw_unit_movement"]
+           "draw_deep_linear_landscape", "draw_gram_matrices", "draw_unit_movement", "draw_linear_structure"]
 
 
 def draw_weight_plane(ax: plt.Axes, X, weights=None, *, radius: float = 1.5) -> np.ndarray:
@@ -171,7 +171,7 @@ def draw_deep_linear_landscape(axes, *, extent: float = 1.6) -> dict:
 
 def draw_gram_matrices(axes, matrices, titles) -> None:
     """Heat maps of Gram matrices ``(N, N)`` side by side on one colour scale, with one colour bar.
-    Chapter 6 (``H(0)`` at two widths beside ``H∞``)."""
+    Chapter 7 (``H(0)`` at two widths beside ``H∞``)."""
     matrices = [np.asarray(M, dtype=float) for M in matrices]
     if len(matrices) != len(titles) or len(matrices) != len(axes):
         raise ValueError("axes, matrices and titles must have the same length")
@@ -190,7 +190,7 @@ def draw_unit_movement(ax: plt.Axes, W0, W, X, *, title: str = "") -> dict:
     """Each hidden unit as a point: its initial margin ``min_i |w_r(0)ᵀx_i|`` against how far it moved,
     ``‖w_r(k) − w_r(0)‖``, the units whose pattern flipped on some input in red. ``W0, W: (m, d)``,
     ``X: (d, N)`` with unit-norm columns. A unit can flip only above the diagonal (it moved at least its
-    margin). Returns :func:`minima.ntk.unit_movement`'s arrays. Chapter 6.
+    margin). Returns :func:`minima.ntk.unit_movement`'s arrays. Chapter 7.
     """
     moved = unit_movement(W0, W, X)
     movement, margin, flipped = (moved[key].numpy() for key in ("movement", "margin", "flipped"))
@@ -205,3 +205,37 @@ def draw_unit_movement(ax: plt.Axes, W0, W, X, *, title: str = "") -> dict:
            title=title)
     ax.legend(loc="lower right", fontsize=9)
     return moved
+
+
+def draw_linear_structure(ax: plt.Axes, widths, linear) -> None:
+    """A layered network as a graph: ``widths = (d0, d1, …, d_out)``, and for each hidden layer a ``(d_l,)``
+    boolean mask of the units that act linearly on the data (``linear``, e.g. from
+    :func:`minima.depth.linear_units`), drawn red; the other hidden units white. Edges from inputs to linear
+    units and from linear units on are solid, the rest dashed. Chapter 5 (Kawaguchi, Huang & Kaelbling's
+    Figure 2, drawn from a trained network).
+    """
+    widths = [int(w) for w in widths]
+    linear = [np.asarray(mask, dtype=bool) for mask in linear]
+    if len(widths) < 3 or len(linear) != len(widths) - 2:
+        raise ValueError("widths must be (d0, d1, …, d_out) and linear one mask per hidden layer")
+    if any(mask.shape != (width,) for mask, width in zip(linear, widths[1:-1])):
+        raise ValueError("each mask of linear must have its layer's width")
+    kinds = [np.ones(widths[0], bool)] + linear + [np.ones(widths[-1], bool)]
+    positions = [[(layer, (k - (width - 1) / 2) / max(width, 1)) for k in range(width)]
+                 for layer, width in enumerate(widths)]
+    for layer in range(len(widths) - 1):
+        for i, (x0, y0) in enumerate(positions[layer]):
+            for j, (x1, y1) in enumerate(positions[layer + 1]):
+                on_path = kinds[layer][i] and kinds[layer + 1][j]
+                ax.plot([x0, x1], [y0, y1], color="C3" if on_path else "0.6",
+                        lw=0.9 if on_path else 0.5, ls="-" if on_path else "--", zorder=1)
+    for layer, nodes in enumerate(positions):
+        for k, (x, y) in enumerate(nodes):
+            hidden = 0 < layer < len(widths) - 1
+            face = ("C3" if kinds[layer][k] else "white") if hidden else "0.8"
+            ax.scatter([x], [y], s=110, color=face, edgecolor="black", zorder=2)
+    names = ["inputs"] + [f"hidden layer {l}" for l in range(1, len(widths) - 1)] + ["output"]
+    for layer, name in enumerate(names):
+        ax.text(layer, 0.62, name, ha="center", fontsize=10)
+    ax.set(xlim=(-0.4, len(widths) - 0.6), ylim=(-0.6, 0.7))
+    ax.axis("off")

@@ -31,7 +31,7 @@ BOOK_STYLE = {
 def use_book_style() -> None:
     """Set the book's figure style (:data:`BOOK_STYLE`) for the rest of the session.
 
-    Legends set later with an explicit ``fontsize`` keep it. Chapters 1–6.
+    Legends set later with an explicit ``fontsize`` keep it. Chapters 1–7.
     """
     plt.rcParams.update(BOOK_STYLE)
 
@@ -71,7 +71,7 @@ def plot_thresholds(ax: plt.Axes, marks, *, edge: float = 1e4, labels: dict[str,
     #parameters/N: a dotted line with its label at ``ratio ≤ edge``, and an arrow at the right edge,
     labelled with its decade, for those beyond. ``labels`` maps a mark's ``key`` to its label (default:
     its ``short`` and its chapter, ``"N log⁴N (ch. 4)"``); ``top`` is the height of the first label (default: 85 % of the y-range). The x-axis
-    becomes logarithmic and ends at ``edge``. Chapters 1 and 7.
+    becomes logarithmic and ends at ``edge``. Chapters 1 and 8.
     """
     if not edge > 0:
         raise ValueError(f"edge must be positive, got {edge!r}")

@@ -52,7 +52,7 @@ from ._checks import as_float64_matrix, check_positive_int
 
 __all__ = ["khatri_rao", "khatri_rao_gram", "khatri_rao_rank", "khatri_rao_singular_values", "gram_tolerance",
            "largest_eigenvalue", "largest_singular_value", "eigenvalue_tolerance", "is_positive_semidefinite",
-           "count_clearly_positive", "generic_rank", "certify_positive_definite"]
+           "count_clearly_positive", "generic_rank", "certify_positive_definite", "matrix_rank"]
 
 _EPS = np.finfo(np.float64).eps
 _GRAM_BLOCK = 2048  # rows of XᵀX formed at once in khatri_rao_gram
@@ -193,6 +193,18 @@ def count_clearly_positive(eigenvalues, n_samples: int = 0) -> int:
     """
     tolerance = eigenvalue_tolerance(eigenvalues, n_samples)
     return int((torch.as_tensor(eigenvalues).double() > tolerance).sum())
+
+
+def matrix_rank(M) -> int:
+    """The numerical rank of a matrix ``M: (m, n)`` given explicitly (a layer's feature matrix ``F``): the
+    singular values above ``σ_max · max(m, n) · ε_mach``, the rule of :func:`numpy.linalg.matrix_rank` and of
+    the explicit product in the module's tolerance rule. A zero matrix has rank 0. Chapter 6.
+    """
+    M = as_float64_matrix("M", M.detach().cpu().numpy() if isinstance(M, torch.Tensor) else M)
+    singular = np.linalg.svd(M, compute_uv=False)
+    if singular.size == 0 or singular[0] == 0.0:
+        return 0
+    return int((singular > singular[0] * max(M.shape) * _EPS).sum())
 
 
 def khatri_rao_singular_values(A, X, *, device=None) -> np.ndarray:

@@ -18,7 +18,7 @@ without training, whether a region ``D_A`` holds a differentiable local minimum 
 Lemma 2), and with which error.
 
 Chapter 2 uses the first half; chapter 4 uses :func:`region_minimum` for its census of the landscape (and
-:mod:`minima.volume` for the regions' angular volumes); chapter 6 counts flips of the pattern in training.
+:mod:`minima.volume` for the regions' angular volumes); chapter 7 counts flips of the pattern in training.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ __all__ = ["activation_pattern", "activation_slopes", "design_matrix", "solve_in
 def _check_net(net) -> LeakyReLUNet:
     if not isinstance(net, LeakyReLUNet):
         raise ValueError(f"net must be a minima.LeakyReLUNet, got {type(net).__name__}")
+    if net.activation != "leaky_relu":
+        raise ValueError(f"activation regions are those of the leaky ReLU; net has activation={net.activation!r}")
     return net
 
 
@@ -55,7 +57,7 @@ def _check_layer(net: LeakyReLUNet, layer) -> int:
 def activation_pattern(net: LeakyReLUNet, X: torch.Tensor, layer: int = 0) -> torch.Tensor:
     """The pattern ``1{u > 0}`` of hidden layer ``layer`` on every sample, a bool ``(R, d_l, N)`` tensor.
 
-    Two weight settings lie in the same region ``D_A`` exactly when their patterns agree. Chapters 2, 4, 6.
+    Two weight settings lie in the same region ``D_A`` exactly when their patterns agree. Chapters 2, 4, 7.
     """
     net = _check_net(net)
     layer = _check_layer(net, layer)

@@ -10,7 +10,7 @@ freeze, once its MCE is zero (Soudry & Hoffer, appendix Part III), unless ``stop
 What else to record during training is up to **callbacks**: objects called as ``callback(epoch, net)``
 after every epoch, with the network as it stands then (and ``callback.start(net)`` before the first step,
 if they have that method). :class:`MinAbsPreactivation` is one; it keeps its records on the device.
-Chapters 1, 2, 3, 5 and 6.
+Chapters 1, 2, 3, 5, 6 and 7.
 """
 from __future__ import annotations
 
@@ -250,7 +250,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     records = _Records()
 
     def outputs_of(inputs, slope_noise_):
-        return forward(net.weights, inputs, net.rho, noise=slope_noise_, active_units=masks, validate=False)
+        return forward(net.weights, inputs, net.rho, noise=slope_noise_, active_units=masks, validate=False,
+                       activation=net.activation)
 
     for callback in callbacks:
         if hasattr(callback, "start"):
@@ -333,15 +334,16 @@ class WidthSweep:
 def sweep_widths(X: torch.Tensor, y: torch.Tensor, hidden_widths: Sequence[int], *, repetitions: int,
                  depth: int = 2, rho: float = 0.0, seed: int = 0, device=None, dtype=torch.float32,
                  noise_std: float = 0.0, keep_networks: bool = False, progress: bool | None = None,
-                 **train_options) -> WidthSweep:
+                 activation: str = "leaky_relu", **train_options) -> WidthSweep:
     """Train ``repetitions`` networks for each hidden width (all hidden layers that wide) on ``(X, y)``.
 
     The repetitions of one width train together as one ensemble; ``train_options`` go to :func:`train`.
     ``X: (d0, N)``, ``y: (N,)``. Width ``w`` with ``depth`` weight layers has
     ``d0·w + (depth − 2)·w² + w`` parameters. ``noise_std > 0`` trains with the dropout-like slope noise
-    (:func:`slope_noise`); ``keep_networks`` keeps the trained ensembles (and noise) in the result.
+    (:func:`slope_noise`); ``keep_networks`` keeps the trained ensembles (and noise) in the result;
+    ``activation`` picks the hidden units (:data:`~minima.models.ACTIVATIONS`; ``rho`` only for the leaky ReLU).
 
-    Chapters 1–3.
+    Chapters 1–3 and Chapter 6.
     """
     repetitions = check_positive_int("repetitions", repetitions)
     depth = check_positive_int("depth", depth, minimum=2)
@@ -355,7 +357,7 @@ def sweep_widths(X: torch.Tensor, y: torch.Tensor, hidden_widths: Sequence[int],
     for index, width in enumerate(tqdm(list(hidden_widths), desc="widths", disable=not progress)):
         width = check_positive_int(f"hidden_widths[{index}]", width)
         net = LeakyReLUNet((X.shape[0],) + (width,) * (depth - 1), rho, ensemble=repetitions,
-                           seed=seed + 1000 * index, device=device, dtype=dtype)
+                           seed=seed + 1000 * index, device=device, dtype=dtype, activation=activation)
         noise = slope_noise(net, X.shape[1], noise_std, seed=seed + 1000 * index + 1) if noise_std > 0 else None
         history = train(net, X, y, seed=seed + 1000 * index, noise=noise, progress=False, **train_options)
         if keep_networks:

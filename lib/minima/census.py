@@ -36,7 +36,11 @@ from .regions import RegionMinimum, _region_minimum
 from .volume import _BATCH, _MAX_ORTHANT_DIMENSION, Volume, orthant_probability, pattern_probabilities, regions
 
 __all__ = ["Census", "landscape_census", "exact_census", "rank_deficient_volume", "averaged_census",
-           "DecayRate", "decay_rate", "RankLossRate", "rank_loss_rate", "bernoulli_kl"]
+           "DecayRate", "decay_rate", "RankLossRate", "rank_loss_rate", "bernoulli_kl", "region_class",
+           "REGION_CLASSES"]
+
+REGION_CLASSES = ("global minimum", "correct, e ≠ 0", "sub-optimal DLM", "no DLM")
+"""The four classes of region the census counts, in the order of :func:`region_class`."""
 
 # A DLM has zero error when ‖e‖ ≤ 1e-9·√N·max(1, rms(y)): least squares by SVD leaves e at round-off, about
 # 1e-15 relative, so this is zero to many orders and far below any genuine residual of 0/1 labels.
@@ -113,6 +117,14 @@ def _classify(result: RegionMinimum, y: np.ndarray, epsilons: np.ndarray) -> tup
     scale = max(1.0, float(np.mean(y ** 2)))
     zero_error = result.mse <= _ZERO_ERROR ** 2 * scale
     return zero_error, (not zero_error) and result.mce == 0, result.mce > epsilons, False
+
+
+def region_class(result: RegionMinimum, y) -> str:
+    """What a region holds, by the census's rule: one of :data:`REGION_CLASSES` (a global minimum is a DLM
+    with ``e = 0``; a DLM that classifies every sample with ``e ≠ 0`` is kept apart). ``result`` from
+    :func:`minima.regions.region_minimum`, ``y: (N,)``. Chapter 4."""
+    is_global, is_correct, is_bad, is_none = _classify(result, np.asarray(y, dtype=float), np.zeros(1))
+    return REGION_CLASSES[[is_global, is_correct, bool(is_bad[0]), is_none].index(True)]
 
 
 def _deficient_by_counts(patterns: torch.Tensor, d0: int, rho: float) -> torch.Tensor:

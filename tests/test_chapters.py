@@ -26,6 +26,22 @@ TIMINGS = ROOT / "_build" / "chapter-timings.json"
 EXECUTED = ROOT / "_build" / "executed-smoke"
 
 
+def prune_stale_pages(folder: Path = EXECUTED) -> list[Path]:
+    """Remove executed notebooks and claim ledgers of pages ``_toc.yml`` no longer lists (a renamed or
+    moved page), so that the page tests and the report see only the book as it is."""
+    listed = set(notebooks_in_toc())
+    stale = [path for path in folder.rglob("chapters/**/*")
+             if path.is_file() and path.name.endswith((".ipynb", ".claims.json"))
+             and str(path.relative_to(folder)).removesuffix(".claims.json").removesuffix(".ipynb")
+             not in listed]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
+prune_stale_pages()
+
+
 def test_toc_lists_chapters():
     chapters = chapters_in_toc()
     assert chapters, "_toc.yml lists no chapter"

@@ -125,23 +125,17 @@ def training_flops(repetitions, d0, width, n_samples, epochs):
 
 def compare(label, X, y, repetitions, width, epochs, lr, device, dtype, rate, *, batch=None, repeats=3):
     """Time minima.train and every peer of this size at ``dtype``; record minima against the fastest."""
-    setting = dict(repetitions=repetitions, width=width, epochs=epochs, lr=lr, device=device, dtype=dtype)
-    programs = {"minima.train": lambda: ensemble(X, y, **setting, batch=batch)}
+    setting = dict(repetitions=repetitions, width=width, lr=lr, device=device, dtype=dtype)
+    programs = {"minima.train": lambda n: ensemble(X, y, **setting, epochs=n, batch=batch)}
     for kind in ("foreach", "fused"):
         programs[f"bmm + Adam({kind}=True)"] = (
-            lambda kind=kind: batched_program(X, y, **setting, kind=kind, batch=batch))
+            lambda n, kind=kind: batched_program(X, y, **setting, epochs=n, kind=kind, batch=batch))
     if batch is None and X.ndim == 2:
-        programs["torch.func ensemble"] = lambda: torch_func_ensemble(X, y, **setting)
+        programs["torch.func ensemble"] = lambda n: torch_func_ensemble(X, y, **setting, epochs=n)
     times = {}
     for name, program in programs.items():
-        short = dict(setting, epochs=1)
-        if name == "minima.train":
-            ensemble(X, y, **short, batch=batch)  # warm-up
-        elif name.startswith("bmm"):
-            batched_program(X, y, **short, kind=name.split("(")[1].split("=")[0], batch=batch)
-        else:
-            torch_func_ensemble(X, y, **short)
-        times[name] = best_of(program, repeats, device=device)[1]
+        program(1)  # warm-up
+        times[name] = best_of(lambda: program(epochs), repeats, device=device)[1]
     peer = min((name for name in times if name != "minima.train"), key=times.get)
     dtype_name = str(dtype).removeprefix("torch.")
     print(f"{label}, {dtype_name}: " + ", ".join(f"{name} {t:.3f} s" for name, t in times.items()))

@@ -77,6 +77,9 @@ def test_training_with_the_tracker():
                            stop_at_zero=False, callbacks=[tracker])
     values = tracker.values
     assert tracker.steps.tolist() == [0, 5, 10, 15, 20]
+    assert torch.equal(tracker.initial_weights, W0)
+    with pytest.raises(ValueError, match="nothing recorded"):
+        GramDynamics(X, y).initial_weights
     assert values["residual_norm"].shape == (5, 2) and values["outputs"].shape == (5, 2, 8)
     assert torch.allclose(values["residual_norm"][1] ** 2 / 2, history.loss[5], rtol=1e-10)  # after step 5
     assert torch.allclose(values["outputs"][-1], net(X).detach(), atol=1e-14)

@@ -303,14 +303,12 @@ def pattern_loss(A, X, y) -> float:
 
 def linear_units(net: LeakyReLUNet, X, *, member: int = 0) -> list[torch.Tensor]:
     """Which hidden units act linearly on the data: for each hidden layer a ``(d_l,)`` boolean mask of the
-    units whose pre-activation has one sign on every sample and whose output equals their pre-activation
-    (slope 1: positive on every sample; for ``ρ = 1`` every unit). Kawaguchi, Huang & Kaelbling's
+    units whose output equals their pre-activation on every sample (slope 1: the pre-activation is
+    positive on every sample; for ``ρ = 1`` every unit). Kawaguchi, Huang & Kaelbling's
     Definition 1, condition (ii), at ``θ``. Chapter 5.
     """
     single = single_member(net, member)
     if single.activation != "leaky_relu":
         raise ValueError("linear units are defined for the piecewise-linear activations (leaky ReLU)")
-    pre_activations, outputs = single.hidden(X)
-    return [torch.isclose(h[0], u[0], rtol=0.0, atol=0.0).all(dim=1) & (u[0] > 0).all(dim=1)
-            if single.rho != 1.0 else torch.ones(u.shape[1], dtype=torch.bool)
-            for u, h in zip(pre_activations, outputs)]
+    pre_activations, _ = single.hidden(X)
+    return [(u[0] > 0).all(dim=1) | (single.rho == 1.0) for u in pre_activations]

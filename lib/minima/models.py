@@ -177,7 +177,7 @@ def forward(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
     ``validate=True`` the shapes, dtypes and finiteness of weights and ``X`` are checked first (each check of
     values synchronises with a GPU); ``validate=False`` skips every check, for inner loops and for
     transforms such as ``torch.func.jacrev``. ``activation``: the hidden units' ``σ`` (:data:`ACTIVATIONS`;
-    the leaky ReLU with slope ``rho`` by default). Chapters 1–7 and Chapter 6.
+    the leaky ReLU with slope ``rho`` by default). Chapters 1–8.
     """
     if validate:
         widths, _, ensemble = check_weights(weights)

@@ -263,6 +263,13 @@ class GramDynamics:
         return self._H0.cpu()
 
     @property
+    def initial_weights(self) -> torch.Tensor:
+        """``W(0)`` of each member, ``(R, m, d)`` on the CPU (:func:`unit_movement` sets ``W(k)`` against it)."""
+        if not self._epochs:
+            raise ValueError("nothing recorded yet: pass the tracker to train(callbacks=[...]) first")
+        return self._W0.cpu()
+
+    @property
     def steps(self) -> torch.Tensor:
         """The number ``k`` of gradient steps taken at each record, ``(T,)``: 0 for the initial state."""
         return torch.tensor(self._epochs)

@@ -84,15 +84,13 @@ def test_the_certificate_decides_as_the_pivoted_factorisation_near_the_threshold
     Where the certificate alone proves full rank, the eigenvalue rule agrees too (λ_min is above the
     threshold); near the threshold the pivoted and eigenvalue rules may differ from each other, as before.
     """
-    from minima.rank import _certified_full_rank
-
     rng = np.random.default_rng(seed)
     decisions, proofs = set(), set()
     for delta in np.logspace(-4, -11, 57):
         A, X = _nearly_dependent(delta, rng)
         certified = khatri_rao_rank(A, X)
         assert certified == khatri_rao_rank(A, X, certificate=False)
-        proved = _certified_full_rank(A, X, None, torch.device("cpu"))
+        proved = _proved(A, X, None)
         if proved:
             assert khatri_rao_rank(A, X, method="eigh", certificate=False) == 12
         decisions.add(certified)
@@ -110,9 +108,57 @@ def test_the_certificate_honours_an_explicit_tolerance():
     # above σ_min the certificate fails, and the method decides (pivots are ≥ λ_min: here they all pass)
     assert khatri_rao_rank(A, X, tol=above) == khatri_rao_rank(A, X, tol=above, certificate=False)
     assert khatri_rao_rank(A, X, tol=above, method="eigh") == 11
-    from minima.rank import _certified_full_rank
-    assert _certified_full_rank(A, X, below, torch.device("cpu"))
-    assert not _certified_full_rank(A, X, above, torch.device("cpu"))
+    assert _proved(A, X, below)
+    assert not _proved(A, X, above)
+
+
+def _proved(A, X, tol):
+    """Whether the certificate alone proves full column rank (no tail decision)."""
+    from minima.rank import _certified_or_tail_rank
+    return _certified_or_tail_rank(A, X, tol, torch.device("cpu"), tail=False) == A.shape[1]
+
+
+def _square_pattern(rng, d, rho=0.1):
+    """Leaky-ReLU slopes of random weights at d0 = d1 = d and N = d²: the certificate fails on about
+    half of such inputs, only in its last rows (λ_min of K between the rule's threshold and its shift)."""
+    X = rng.standard_normal((d, d * d))
+    return np.where(rng.standard_normal((d, d)) @ X > 0, 1.0, rho), X
+
+
+@pytest.mark.parametrize("tol", [None, 1e-4])  # 1e-4: above round-off, below generic σ_min
+def test_the_tail_decides_as_the_pivoted_factorisation(monkeypatch, tol):
+    """When the certificate fails only in its last tile, the tail's rank is the whole pivoted one's and
+    the explicit product's: on generic square inputs (full rank) and with the last samples repeating
+    earlier ones (exact deficiencies of 1, 2 and 3 that only the tail can see)."""
+    from minima import rank
+
+    monkeypatch.setattr(rank, "_TAIL", 16)
+    decided = []
+    tail_rank = rank._tail_rank
+    monkeypatch.setattr(rank, "_tail_rank", lambda *args: decided.append(tail_rank(*args)) or decided[-1])
+    ranks = []
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        A, X = _square_pattern(rng, 12)
+        repeats = seed % 4  # the last `repeats` samples copy samples 0, 1, 2
+        if repeats:
+            A[:, -repeats:], X[:, -repeats:] = A[:, :repeats], X[:, :repeats]
+        ours = khatri_rao_rank(A, X, tol=tol)
+        assert ours == khatri_rao_rank(A, X, tol=tol, certificate=False)
+        assert ours == 144 - repeats
+        if tol is None:
+            assert ours == _explicit_rank(A, X)
+        ranks.append(ours)
+    assert len([r for r in decided if r is not None]) >= 18  # the tail decided most of them
+    assert {144, 143, 142, 141} <= set(ranks)
+
+
+def test_the_tails_factored_operator_finds_the_grams_largest_eigenvalue():
+    from minima.rank import _khatri_rao_largest_eigenvalue, largest_eigenvalue
+
+    A, X = _square_pattern(np.random.default_rng(3), 6)
+    gram = khatri_rao_gram(A, X)
+    assert _khatri_rao_largest_eigenvalue(A, X) == pytest.approx(largest_eigenvalue(gram), rel=1e-12)
 
 
 @pytest.mark.parametrize("lapack_tile", [8192, 7, 0])
@@ -144,8 +190,9 @@ def test_certificate_is_true_only_above_the_smallest_eigenvalue(monkeypatch, lap
         rank.certify_positive_definite(torch.eye(2, dtype=torch.float32), 0.0)
 
 
+@pytest.mark.parametrize("tail", [0, 1, 13])
 @pytest.mark.parametrize("tile", [1, 7, 17, 50, 8192])
-def test_the_tiled_lapack_factor_is_choleskys_and_touches_only_its_triangle(tile):
+def test_the_tiled_lapack_factor_is_choleskys_and_touches_only_its_triangle(tile, tail):
     from minima.rank import _tiled_lapack_cholesky
 
     rng = np.random.default_rng(6)
@@ -153,13 +200,21 @@ def test_the_tiled_lapack_factor_is_choleskys_and_touches_only_its_triangle(tile
     K = M @ M.T
     stored = K.copy()  # C order: its lower triangle is the Fortran view's upper one
     stored[np.triu_indices(50, 1)] = np.nan
-    assert _tiled_lapack_cholesky(stored.T, tile)
+    kept = []
+    assert _tiled_lapack_cholesky(stored.T, tile, tail, kept)
+    if tail:  # the last tile before it was factored: the Schur complement of the rows before it
+        lead = 50 - tail
+        schur = K[lead:, lead:] - K[lead:, :lead] @ np.linalg.solve(K[:lead, :lead], K[:lead, lead:])
+        rows, columns = np.tril_indices(tail)
+        assert np.allclose(kept[0].T[rows, columns], schur[rows, columns], rtol=0, atol=1e-9 * np.abs(K).max())
     factor = np.tril(stored)
     assert np.allclose(factor, np.linalg.cholesky(K), rtol=0, atol=1e-12 * np.abs(K).max())
     assert np.isnan(stored[np.triu_indices(50, 1)]).all()  # the other triangle is never read or written
     indefinite_last = K.copy()
     indefinite_last[49, 49] = 0.0  # its Schur complement is negative: the breakdown is in the last tile
-    assert not _tiled_lapack_cholesky(indefinite_last.T, tile)
+    kept = []
+    assert not _tiled_lapack_cholesky(indefinite_last.T, tile, tail, kept)
+    assert len(kept) == 1  # the breakdown came after the last tile was kept
     with pytest.raises(ValueError, match="Fortran-ordered"):
         _tiled_lapack_cholesky(np.ones((3, 4)), tile)
 

@@ -135,13 +135,16 @@ def check_weights(weights: Sequence[torch.Tensor]) -> tuple[tuple[int, ...], int
 
 def hidden_layers(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
                   noise: Sequence[torch.Tensor | None] | None = None,
-                  active_units: Sequence[torch.Tensor] | None = None, activation: str = "leaky_relu"):
+                  active_units: Sequence[torch.Tensor] | None = None, activation: str = "leaky_relu",
+                  keep_pre_activations: bool = True):
     """Pre-activations ``U_l = W_l H_{l-1}`` and outputs ``H_l = m_l ⊙ ε_l ⊙ σ(U_l)`` of every hidden layer
     (``σ`` the ``activation``, see :func:`activate`); ``H_l`` is the feature matrix ``F_l`` of layer ``l``.
 
     A pure function with no checks (the caller validates, e.g. :class:`LeakyReLUNet`): ``weights`` with
     the ensemble axis, ``X: (d0, N)`` or ``(R, d0, N)``, ``noise``: optional ``(R, d_l, N)`` slope factors
-    per hidden layer, ``active_units``: optional ``(R, d_l)`` 0/1 masks. Returns two lists of ``(R, d_l, N)``.
+    per hidden layer, ``active_units``: optional ``(R, d_l)`` 0/1 masks. Returns two lists of ``(R, d_l, N)``;
+    with ``keep_pre_activations=False`` the first is empty, and a ReLU layer outside autograd activates
+    its pre-activations in place (the same numbers, one ``(R, d_l, N)`` allocation fewer).
 
     Chapters 2 and 3, through the gradient matrix.
     """
@@ -149,12 +152,16 @@ def hidden_layers(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, 
     pre_activations, outputs = [], []
     for layer, W in enumerate(weights[:-1]):
         u = torch.matmul(W, layer_input)
-        h = activate(u, rho, activation)
+        if not keep_pre_activations and not u.requires_grad and activation == "leaky_relu" and rho == 0.0:
+            h = u.relu_()
+        else:
+            h = activate(u, rho, activation)
         if noise is not None and noise[layer] is not None:
             h = h * noise[layer]
         if active_units is not None:
             h = h * active_units[layer].unsqueeze(-1)
-        pre_activations.append(u)
+        if keep_pre_activations:
+            pre_activations.append(u)
         outputs.append(h)
         layer_input = h
     return pre_activations, outputs
@@ -190,7 +197,8 @@ def forward(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, *,
         weights = [w.unsqueeze(0) for w in weights]
         noise = None if noise is None else [None if e is None else e.unsqueeze(0) for e in noise]
         active_units = None if active_units is None else [m.unsqueeze(0) for m in active_units]
-    _, outputs = hidden_layers(weights, X, rho, noise=noise, active_units=active_units, activation=activation)
+    _, outputs = hidden_layers(weights, X, rho, noise=noise, active_units=active_units, activation=activation,
+                               keep_pre_activations=False)
     result = _output_layer(weights[-1], outputs[-1])
     return result[0] if single else result
 

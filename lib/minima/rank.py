@@ -64,6 +64,9 @@ _CHOLESKY_BLOCK = 2048  # columns of the blocked Cholesky factored at once (6 % 
 # matrices of n = 16,384 and 23,170 here; tiles of at most this order keep every dpotrf call small.
 # 0: the blocked factorisation in torch instead (the GPU's path, and the tests' second path)
 _LAPACK_TILE = 8192
+# order of the last tile of the certificate of khatri_rao_rank: when only that tile fails (a few eigenvalues
+# between the rule's threshold and the certificate's shift, as at d0·d1 = N), the rank is decided on it
+_TAIL = 128
 
 
 def _pair(A, X):
@@ -110,18 +113,18 @@ def gram_tolerance(lambda_max: float, n_rows: int, n_samples: int) -> float:
     return max(n_rows, n_samples) * _EPS * lambda_max
 
 
-def _power_iteration(apply, size: int, iterations: int, dtype, device) -> float:
+def _power_iteration(apply, ones, iterations: int) -> float:
     """The largest eigenvalue of a positive semi-definite operator ``v ↦ apply(v)`` by power iteration.
 
-    Starts from the all-ones vector (deterministic, and not orthogonal to the top eigenvector of an
-    entrywise non-negative matrix) and returns the largest Rayleigh quotient met, a lower bound that
-    converges to ``λ_max``.
+    Starts from ``ones``, the all-ones vector (a tensor or a NumPy array, the type ``apply`` takes:
+    deterministic, and not orthogonal to the top eigenvector of an entrywise non-negative matrix), and
+    returns the largest Rayleigh quotient met, a lower bound that converges to ``λ_max``.
     """
-    vector = torch.ones(size, dtype=dtype, device=device) / size ** 0.5
+    vector = ones / ones.shape[0] ** 0.5
     value = 0.0
     for _ in range(iterations):
         image = apply(vector)
-        norm = float(image.norm())
+        norm = float((image * image).sum()) ** 0.5
         if norm == 0.0:
             return value
         value = max(value, float(vector @ image))
@@ -140,7 +143,7 @@ def largest_eigenvalue(matrix: torch.Tensor, iterations: int = 10) -> float:
         raise ValueError(f"matrix must be square, got shape {tuple(matrix.shape)}")
     if matrix.numel() == 0:
         return 0.0
-    estimate = _power_iteration(lambda v: matrix @ v, matrix.shape[0], iterations, matrix.dtype, matrix.device)
+    estimate = _power_iteration(lambda v: matrix @ v, matrix.new_ones(matrix.shape[0]), iterations)
     return max(estimate, float(matrix.diagonal().max()))
 
 
@@ -154,8 +157,7 @@ def largest_singular_value(matrix: torch.Tensor, iterations: int = 100) -> float
         raise ValueError(f"matrix must be 2-D, got shape {tuple(matrix.shape)}")
     if matrix.numel() == 0:
         return 0.0
-    squared = _power_iteration(lambda v: matrix.T @ (matrix @ v), matrix.shape[1], iterations, matrix.dtype,
-                               matrix.device)
+    squared = _power_iteration(lambda v: matrix.T @ (matrix @ v), matrix.new_ones(matrix.shape[1]), iterations)
     return squared ** 0.5
 
 
@@ -262,19 +264,27 @@ def certify_positive_definite(matrix, threshold: float, *, overwrite: bool = Fal
         matrix = torch.from_numpy(matrix if overwrite else np.array(matrix, dtype=np.float64, order="C"))
     elif not overwrite:
         matrix = matrix.clone()
-    diagonal = matrix.diagonal()
-    trace = float(diagonal.sum())
-    if not np.isfinite(trace):
+    if not np.isfinite(float(matrix.diagonal().sum())):
         raise ValueError("matrix contains NaN or inf on its diagonal")
-    margin = (size + 2) * _EPS * trace
+    return _certify_in_place(matrix, threshold)[0]
+
+
+def _certify_in_place(matrix: torch.Tensor, threshold: float, tail: int = 0,
+                      kept: list | None = None) -> tuple[bool, float]:
+    """:func:`certify_positive_definite` on a checked float64 tensor, factored in place: (proved, shift ``s``).
+
+    ``tail`` and ``kept`` go to :func:`_tiled_lapack_cholesky` (the CPU's path only).
+    """
+    diagonal = matrix.diagonal()
+    margin = (matrix.shape[0] + 2) * _EPS * float(diagonal.sum())
     shift = threshold + 2 * margin
     if float(diagonal.min()) <= shift:  # a diagonal entry is an upper bound on λ_min
-        return False
+        return False, shift
     diagonal.sub_(shift)
     if matrix.device.type == "cpu" and matrix.is_contiguous() and _LAPACK_TILE > 0:
         # a C-ordered array is its transpose in Fortran order: its lower triangle is that view's upper one
-        return _tiled_lapack_cholesky(matrix.numpy().T, _LAPACK_TILE)
-    return _cholesky_in_place(matrix)
+        return _tiled_lapack_cholesky(matrix.numpy().T, _LAPACK_TILE, tail, kept), shift
+    return _cholesky_in_place(matrix), shift
 
 
 @functools.cache
@@ -320,16 +330,27 @@ def _address(array: np.ndarray, row: int, column: int) -> ctypes.c_void_p:
     return ctypes.c_void_p(array.ctypes.data + 8 * (row + column * array.shape[0]))
 
 
-def _tiled_lapack_cholesky(matrix: np.ndarray, tile: int) -> bool:
+def _tile_edges(size: int, tile: int, tail: int = 0) -> list[int]:
+    """The tiles' edges: the first ``size − tail`` rows in ``⌈(size − tail) / tile⌉`` tiles of nearly equal
+    order, then one tile of ``tail`` rows (none when ``tail`` is 0 or not below ``size``)."""
+    lead = size - tail if 0 < tail < size else size
+    count = -(-lead // tile)
+    return [round(index * lead / count) for index in range(count + 1)] + ([size] if lead < size else [])
+
+
+def _tiled_lapack_cholesky(matrix: np.ndarray, tile: int, tail: int = 0, kept: list | None = None) -> bool:
     """Right-looking tiled Cholesky ``F = Uᵀ U`` of the upper triangle of ``matrix``, in place; completed?
 
     ``matrix``: a Fortran-ordered float64 ``(n, n)`` array (the transpose view of a C-ordered one, whose
-    lower triangle is this upper one); only its upper triangle is read or written. The ``n`` rows are cut
-    into ``⌈n / tile⌉`` tiles of nearly equal order; for each diagonal tile ``k``: ``dpotrf`` factors it,
+    lower triangle is this upper one); only its upper triangle is read or written. The rows are cut into
+    tiles by :func:`_tile_edges` (a last tile of ``tail`` rows if ``tail > 0``); for each diagonal tile
+    ``k``: ``dpotrf`` factors it,
     ``dtrsm`` solves ``U_kkᵀ U_kj = F_kj`` for the row of tiles to its right, and ``dsyrk`` and ``dgemm``
     subtract ``U_kiᵀ U_kj`` from every tile below that row. These are the inner products of the unblocked
     algorithm in another order of summation, with conventional matrix products (Higham's Theorem 10.3
     holds). No copy is made: each routine gets a pointer into ``matrix`` and its leading dimension ``n``.
+    If ``kept`` is a list, a copy of the last diagonal tile (the Schur complement of the rows before it) is
+    appended to it just before that tile is factored: a failure after that is the last tile's.
     """
     routines = _fortran_routines()
     size = matrix.shape[0]
@@ -339,12 +360,13 @@ def _tiled_lapack_cholesky(matrix: np.ndarray, tile: int) -> bool:
     def at(row: int, column: int) -> ctypes.c_void_p:
         return _address(matrix, row, column)
 
-    count = -(-size // tile)
-    edges = [round(index * size / count) for index in range(count + 1)]
+    edges = _tile_edges(size, tile, tail)
     tiles = list(zip(edges[:-1], edges[1:]))
     lda, info = _integer(size), ctypes.c_int(0)
     for index, (first, last) in enumerate(tiles):
         order = _integer(last - first)
+        if kept is not None and last == size:
+            kept.append(np.array(matrix[first:, first:], order="F"))
         routines["dpotrf"](_letter("U"), order, at(first, first), lda, ctypes.byref(info))
         if info.value < 0:
             raise RuntimeError(f"LAPACK dpotrf rejected argument {-info.value}")
@@ -441,23 +463,99 @@ def _blas_lower_gram(A: np.ndarray, X: np.ndarray) -> torch.Tensor:
     return gram
 
 
-def _certified_full_rank(A: np.ndarray, X: np.ndarray, tol: float | None, device: torch.device) -> bool:
-    """Whether :func:`certify_positive_definite` proves ``A ∘ X`` of full column rank under the rule or ``tol``.
+def _certified_or_tail_rank(A: np.ndarray, X: np.ndarray, tol: float | None, device: torch.device,
+                            tail: bool) -> int | None:
+    """The rank of ``A ∘ X`` if the certificate decides it, else ``None`` (the caller's method decides).
 
-    With the module's rule the columns are scaled to unit norm first (``a_n / ‖a_n‖`` and ``x_n / ‖x_n‖``, so
-    ``K`` has unit diagonal) and the threshold uses ``trace(K) = N ≥ λ_max``, which is never below the one
-    the rank-revealing path computes. With ``tol`` the threshold is ``tol²`` on the product as given.
+    :func:`certify_positive_definite` proves full column rank ``N`` under the rule or ``tol``. With the
+    module's rule the columns are scaled to unit norm first (``a_n / ‖a_n‖`` and ``x_n / ‖x_n‖``, so ``K``
+    has unit diagonal) and the threshold uses ``trace(K) = N ≥ λ_max``, which is never below the one the
+    rank-revealing path computes. With ``tol`` the threshold is ``tol²`` on the product as given.
+    With ``tail`` (the CPU's pivoted method) the certificate's last tile has ``_TAIL`` rows, and if only
+    that tile fails, :func:`_tail_rank` decides the rank from the factorisation already done.
     """
     n_rows, n_samples = A.shape[0] * X.shape[0], A.shape[1]
     if n_samples > n_rows:
-        return False
+        return None
     if tol is None:
         A, X = _unit_columns(A), _unit_columns(X)
         if A is None or X is None:
-            return False
+            return None
     gram = _lower_gram(A, X, device)
     threshold = gram_tolerance(float(gram.diagonal().sum()), n_rows, n_samples) if tol is None else tol ** 2
-    return certify_positive_definite(gram, threshold, overwrite=True)
+    tail = _TAIL if tail and device.type == "cpu" and 0 < 2 * _TAIL <= n_samples else 0
+    kept = []
+    proved, shift = _certify_in_place(gram, threshold, tail, kept)
+    if proved:
+        return n_samples
+    if not tail or not kept:
+        return None
+    if tol is None:
+        rule = gram_tolerance(_khatri_rao_largest_eigenvalue(A, X), n_rows, n_samples)
+    else:
+        rule = tol ** 2
+    return _tail_rank(gram.numpy().T, kept[0], shift, rule)
+
+
+def _khatri_rao_largest_eigenvalue(A: np.ndarray, X: np.ndarray, iterations: int = 10) -> float:
+    """``λ_max`` of ``K = (A∘X)ᵀ(A∘X)`` as :func:`largest_eigenvalue` finds it, without ``K``:
+    ``K v = rowsum((Aᵀ (A diag(v) Xᵀ)) ⊙ Xᵀ)``, two products of ``N·d0·d1`` multiply-adds, by SciPy's BLAS
+    (the library the certificate ran on, see :func:`_lower_gram`)."""
+    dgemm = scipy.linalg.blas.dgemm
+    A_rows, X_rows = np.ascontiguousarray(A.T), np.ascontiguousarray(X.T)  # (N, d1), (N, d0)
+
+    def apply(vector: np.ndarray) -> np.ndarray:  # NumPy throughout: no torch threads beside BLAS's
+        # Fortran views of the C-ordered rows: no copy on the way to BLAS
+        outer = dgemm(1.0, (A_rows * vector[:, None]).T, X_rows.T, trans_b=1)  # (d1, d0)
+        return np.einsum("nj,nj->n", dgemm(1.0, A_rows.T, outer, trans_a=1), X_rows)
+
+    estimate = _power_iteration(apply, np.ones(A.shape[1]), iterations)
+    diagonal = np.einsum("in,in->n", A, A) * np.einsum("jn,jn->n", X, X)
+    return max(estimate, float(diagonal.max()))
+
+
+def _tail_rank(factor: np.ndarray, schur: np.ndarray, shift: float, threshold: float) -> int | None:
+    """The rank of ``K`` when the certificate of ``K − sI`` failed only in its last tile (``m`` rows).
+
+    ``factor``: the certificate's Fortran view after the failure, whose first ``p = n − m`` rows hold
+    ``U₁₁`` (``K₁₁ − sI = U₁₁ᵀU₁₁``, upper) and ``U₁₂ = U₁₁⁻ᵀ K₁₂``; ``schur``: the copy of the last tile
+    made before it failed, ``S_s = K₂₂ − sI − U₁₂ᵀU₁₂`` (upper triangle). The leading tiles factored
+    completely, so ``λ_min(K₁₁) > s − margin ≥ threshold`` (the certificate's proof on ``K₁₁``). The Schur
+    complement of the unshifted ``K`` follows from ``K₁₁ = U₁₁ᵀU₁₁ + sI``:
+    ``S₀ = K₂₂ − K₂₁K₁₁⁻¹K₁₂ = S_s + sI + s·U₁₂ᵀ(U₁₁U₁₁ᵀ + sI)⁻¹U₁₂ = S_s + sI + s·HᵀH − s²·JᵀJ + …``
+    with ``H = U₁₁⁻¹U₁₂`` and ``J = U₁₁⁻ᵀH`` (two triangular solves, ``2p²m`` flops); the next term is
+    ``r = s / λ_min(U₁₁U₁₁ᵀ)`` times the last (``r ≈ 1e-5`` at N = 4096, d0 = d1 = 64). LAPACK's pivoted
+    ``dpstrf`` then ranks ``S₀`` at ``threshold``: the rank of ``K`` is ``p`` plus that rank, a pivoted
+    Cholesky factorisation of ``K`` whose first ``p`` pivots, all ``≥ λ_min(K₁₁)``, come in their order
+    (every pivot is ``≥ λ_min(K)``, so a rank above the threshold is full in any order; a singular value
+    within rounding of the threshold may be decided otherwise than by complete pivoting, as by any two
+    pivot orders).
+    ``None`` if ``s‖J‖²_F / ‖H‖²_F`` (an estimate of ``r``) exceeds ``1e-3``.
+    """
+    routines = _fortran_routines()
+    size, tail = factor.shape[0], schur.shape[0]
+    lead = size - tail
+
+    def solve(right: np.ndarray, transpose: str) -> np.ndarray:  # U₁₁⁻¹ right or U₁₁⁻ᵀ right, in place
+        routines["dtrsm"](_letter("L"), _letter("U"), _letter(transpose), _letter("N"), _integer(lead),
+                          _integer(tail), _real(1.0), _address(factor, 0, 0), _integer(size),
+                          _address(right, 0, 0), _integer(lead))
+        return right
+
+    H = solve(np.array(factor[:lead, lead:], order="F"), "N")
+    J = solve(np.array(H, order="F"), "T")
+    h_squared, j_squared = np.einsum("ij,ij", H, H), np.einsum("ij,ij", J, J)
+    if h_squared > 0 and shift * j_squared > 1e-3 * h_squared:
+        return None
+    dsyrk = scipy.linalg.blas.dsyrk  # upper triangles, as dpstrf reads them
+    complement = dsyrk(shift, H, beta=1.0, c=schur, trans=1, lower=0, overwrite_c=1)
+    complement = dsyrk(-shift ** 2, J, beta=1.0, c=complement, trans=1, lower=0, overwrite_c=1)
+    complement[np.diag_indices(tail)] += shift
+    _, _, rank, info = scipy.linalg.lapack.dpstrf(complement, tol=max(threshold, np.finfo(float).tiny),
+                                                  lower=0, overwrite_a=1)
+    if info < 0:
+        raise RuntimeError(f"LAPACK dpstrf rejected argument {-info}")
+    return lead + int(rank)
 
 
 def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None, device=None,
@@ -491,8 +589,10 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
         raise ValueError("method 'cholesky' runs on the CPU only; use method='eigh' on a GPU device")
     if tol is not None and (not np.isfinite(tol) or tol < 0):
         raise ValueError(f"tol must be a non-negative finite number, got {tol!r}")
-    if certificate and _certified_full_rank(A, X, tol, device):
-        return n_samples
+    if certificate:
+        decided = _certified_or_tail_rank(A, X, tol, device, tail=method == "cholesky")
+        if decided is not None:
+            return decided
     gram = khatri_rao_gram(A, X, device=device)
     if tol is None:
         # The rank of A∘X is that of A∘X D for any invertible diagonal D: with the module's rule, scale every

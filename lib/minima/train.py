@@ -91,27 +91,19 @@ def _member_views(active, tensors):
     return [active.view(-1, *([1] * (t.ndim - 1))) for t in tensors]
 
 
-def _adam_step(weights, grads, state, lr, betas, eps, active, step):
-    """One Adam step (Kingma & Ba 2015), as ``torch.optim.Adam``, on the members where ``active`` is 1.
-
-    Each line is one ``torch._foreach_*`` call over all the trained weights (one kernel launch per
-    operation, not per weight), in the arithmetic order of the per-tensor form
-    ``w ← w − (lr · m̂ / (√v̂ + ε)) · active``, so the numbers are the same.
+def _adam_step(weights, grads, state, lr, betas, eps, step, active=None):
+    """One Adam step (Kingma & Ba 2015) as ``torch.optim.Adam(fused=True)`` takes it: one fused kernel
+    over all the trained weights, moments and squares. ``step``: the 0-d float32 count of steps taken
+    (this one included), on the weights' device. Members where ``active`` (``(R,)``, 0 or 1) is 0 keep
+    their weights exactly (their moments move on, unused); ``None``: every member steps.
     """
-    beta1, beta2 = betas
-    moments, squares = [m for m, _ in state], [v for _, v in state]
-    torch._foreach_mul_(moments, beta1)
-    torch._foreach_add_(moments, grads, alpha=1 - beta1)
-    torch._foreach_mul_(squares, beta2)
-    torch._foreach_addcmul_(squares, grads, grads, value=1 - beta2)
-    m_hat = torch._foreach_div(moments, 1 - beta1 ** step)
-    denominators = torch._foreach_div(squares, 1 - beta2 ** step)
-    torch._foreach_sqrt_(denominators)
-    torch._foreach_add_(denominators, eps)
-    torch._foreach_div_(m_hat, denominators)
-    torch._foreach_mul_(m_hat, lr)
-    torch._foreach_mul_(m_hat, _member_views(active, weights))
-    torch._foreach_sub_(weights, m_hat)
+    kept = None if active is None else [w.clone() for w in weights]
+    torch._fused_adam_(weights, grads, [m for m, _ in state], [v for _, v in state], [], [step] * len(weights),
+                       lr=lr, beta1=betas[0], beta2=betas[1], weight_decay=0.0, eps=eps, amsgrad=False,
+                       maximize=False)
+    if kept is not None:
+        for weight, old, member in zip(weights, kept, _member_views(active, weights)):
+            weight.copy_(torch.where(member > 0, weight, old))
 
 
 def _gd_step(weights, grads, lr, active):
@@ -236,7 +228,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     weights = [net.weights[i] for i in layers]
     state = [(torch.zeros_like(w), torch.zeros_like(w)) for w in weights]
     active = torch.ones(net.ensemble, device=net.device, dtype=net.dtype)
-    epochs_to_zero = torch.full((net.ensemble,), -1, dtype=torch.long, device=net.device)
+    adam_steps = torch.zeros((), dtype=torch.float32, device=net.device)
     full_batch = batch_size is None or batch_size >= n_samples
     masks = net.active_units
     if not full_batch:  # per-member tensors with samples as rows: a mini-batch gathers whole rows
@@ -282,7 +274,9 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             step += 1
             with torch.no_grad():
                 if optimizer == "adam":
-                    _adam_step(weights, grads, state, rate, betas, eps, active, step)
+                    adam_steps.add_(1)
+                    _adam_step(weights, grads, state, rate, betas, eps, adam_steps,
+                               active if stop_at_zero else None)
                 elif optimizer == "sgd":
                     _sgd_momentum_step(weights, grads, [m for m, _ in state], rate, momentum, active)
                 else:
@@ -293,7 +287,6 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
                 epoch_loss, epoch_error = _squared_loss(outputs, y, normalization), _training_mce(outputs, y, threshold)
                 if stop_at_zero:
                     active = active * (epoch_error > 0).to(active.dtype)
-            epochs_to_zero.masked_fill_((epoch_error == 0) & (epochs_to_zero < 0), epoch)
             for callback in callbacks:
                 callback(epoch, net)
         records.add(epoch_loss, epoch_error, active.any(), rate)
@@ -304,13 +297,16 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             if records.flush(stop_at_zero):
                 break
     bar.close()
-    with torch.no_grad():
-        outputs = outputs_of(X, noise)
-        final_loss = _squared_loss(outputs, y, normalization).cpu()
-        final_mce = _training_mce(outputs, y, threshold).cpu()
-    epochs_to_zero = epochs_to_zero.cpu()
-    return History(torch.cat(records.loss), torch.cat(records.mce), epochs_to_zero, final_loss, final_mce,
-                   records.learning_rates)
+    if full_batch:  # the last measurement came before the last step
+        with torch.no_grad():
+            outputs = outputs_of(X, noise)
+            epoch_loss, epoch_error = _squared_loss(outputs, y, normalization), _training_mce(outputs, y, threshold)
+    # with mini-batches the last epoch's measurement is of the returned weights already
+    final_loss, final_mce = epoch_loss.cpu(), epoch_error.cpu()
+    mce = torch.cat(records.mce)
+    at_zero = mce == 0  # the first epoch whose MCE is zero, -1 for none
+    epochs_to_zero = torch.where(at_zero.any(dim=0), at_zero.int().argmax(dim=0), -1)
+    return History(torch.cat(records.loss), mce, epochs_to_zero, final_loss, final_mce, records.learning_rates)
 
 
 @dataclass

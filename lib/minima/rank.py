@@ -36,7 +36,11 @@ full rank has a cheaper proof than a rank-revealing factorisation: one blocked, 
 factorisation (which runs at matrix-multiply speed, unlike the mostly level-2 pivoted ``dpstrf``) of the
 shifted Gram matrix ``K − s·I``. :func:`khatri_rao_rank` tries it first and falls back to the
 rank-revealing path only when it fails, so its decision is the pivoted one's; the proof is in the
-certificate's docstring.
+certificate's docstring. The shift ``s`` is a rounding bound of order ``N²·ε_mach``, far above the rule's
+threshold, so at ``d0·d1 = N`` (a square product, whose ``λ_min`` is of order ``1/N²``) it fails on about
+half of the inputs, in its last rows only. Then the tail (:func:`_tail_rank`) decides: the factorisation
+already done gives the Schur complement of those rows, and a pivoted Cholesky factorisation of it (a few
+per cent of the work) the rank.
 """
 from __future__ import annotations
 
@@ -564,9 +568,10 @@ def khatri_rao_rank(A, X, tol: float | None = None, *, method: str | None = None
 
     With ``certificate`` (the default) a full column rank is first sought by
     :func:`certify_positive_definite` on the lower triangle of the Gram matrix (``N³/3`` flops at
-    matrix-multiply speed, half the Gram's flops, memory ``N² · 8`` bytes plus one block); only when that
-    fails is the Gram matrix formed in full and decided by ``method``, with the same answer (see the
-    certificate's proof). ``certificate=False`` skips it.
+    matrix-multiply speed, half the Gram's flops, memory ``N² · 8`` bytes plus one block). If it fails only
+    in its last ``_TAIL`` rows (``method="cholesky"`` on the CPU), the pivoted factorisation of their Schur
+    complement decides (:func:`_tail_rank`); otherwise the Gram matrix is formed in full and decided by
+    ``method``, with the same answer (see the certificate's proof). ``certificate=False`` skips both.
     ``method="cholesky"`` (the default on the CPU) runs LAPACK's pivoted Cholesky ``dpstrf`` on the Gram
     matrix and stops at the first pivot below the threshold: ``N³/3`` flops at most, fewer when the rank is
     low. ``method="eigh"`` counts Gram eigenvalues above it (the default on a GPU ``device``). ``tol`` is a

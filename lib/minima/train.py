@@ -6,6 +6,8 @@ Hoffer (eq. 2.3), ``(1/N) Σ_n (y_hat_n − y_n)²``, or ``½ Σ_n ‖y_hat_n �
 the midpoint between the two label values. Every member is optimised on its own loss: the summed objective
 has block-diagonal gradients, so an ensemble run equals R separate runs. A member stops, and its weights
 freeze, once its MCE is zero (Soudry & Hoffer, appendix Part III), unless ``stop_at_zero`` is off.
+Adam's step is the kernel of ``torch.optim.Adam(fused=True)``, one call over all the trained weights of
+all members, without the optimiser object's per-step overhead.
 
 What else to record during training is up to **callbacks**: objects called as ``callback(epoch, net)``
 after every epoch, with the network as it stands then (and ``callback.start(net)`` before the first step,

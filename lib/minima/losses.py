@@ -82,14 +82,14 @@ def label_threshold(y, *, strict: bool = True) -> float | None:
     Chapters 1–3, through :func:`mce`.
     """
     y = check_finite_tensor("y", torch.as_tensor(y).double(), (1, 2, 3))
-    values = torch.unique(y)
-    if values.numel() > 2:
+    low, high = y.min(), y.max()  # two passes and a comparison instead of sorting the targets
+    if not bool(((y == low) | (y == high)).all()):
         if not strict:
             return None
-        raise ValueError(f"y must hold at most two label values for the MCE, got {values.numel()}")
-    if values.numel() == 2:
-        return float(values.mean())
-    return 0.0 if float(values[0]) in (-1.0, 1.0) else 0.5
+        raise ValueError(f"y must hold at most two label values for the MCE, got {torch.unique(y).numel()}")
+    if low != high:
+        return float((low + high) / 2)
+    return 0.0 if float(low) in (-1.0, 1.0) else 0.5
 
 
 LABELLINGS = {"01": (0.0, 1.0), "pm1": (-1.0, 1.0)}

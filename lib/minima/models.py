@@ -168,8 +168,8 @@ def hidden_layers(weights: Sequence[torch.Tensor], X: torch.Tensor, rho: float, 
 
 
 def _output_layer(z: torch.Tensor, hidden_output: torch.Tensor) -> torch.Tensor:
-    if z.ndim == 2:  # scalar output: (R, 1, d) @ (R, d, N) → (R, N)
-        return torch.matmul(z.unsqueeze(-2), hidden_output).squeeze(-2)
+    if z.ndim == 2:  # scalar output: (R, 1, d) @ (R, d, N) → (R, N), the kernel matmul would call
+        return torch.bmm(z.unsqueeze(-2), hidden_output).squeeze(-2)
     return torch.matmul(z, hidden_output)  # vector output: (R, k, d) @ (R, d, N) → (R, k, N)
 
 

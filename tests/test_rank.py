@@ -341,3 +341,33 @@ def test_generic_rank_refuses_large_n():
 
     with pytest.raises(ValueError, match="N ≤ 14"):
         generic_rank(np.ones((2, 15)), 3)
+
+
+def test_the_tail_refuses_a_leading_block_too_weak_for_its_series(monkeypatch):
+    """A tail coupled to a direction of K₁₁ barely above the shift: the bound s³‖C‖²_F on the neglected
+    terms exceeds 1 % of the threshold, the tail returns None and the whole pivoted factorisation
+    decides, as the explicit product does."""
+    from minima import rank
+
+    monkeypatch.setattr(rank, "_TAIL", 16)
+    decided = []
+    tail_rank = rank._tail_rank
+    monkeypatch.setattr(rank, "_tail_rank", lambda *args: decided.append(tail_rank(*args)) or decided[-1])
+    rng = np.random.default_rng(1)
+    lead, tail = 48, 16
+    Q, _ = np.linalg.qr(rng.standard_normal((lead, lead)))
+    spectrum = np.linspace(1, 2, lead)
+    spectrum[0] = 2e-6  # K₁₁ − sI keeps an eigenvalue near s = tol² = 1e-6
+    K11 = Q @ np.diag(spectrum) @ Q.T
+    B = rng.standard_normal((lead, tail))
+    B[:, 0] += 5 * Q[:, 0]  # one tail column leans on that direction
+    schur = np.eye(tail)
+    schur[0, 0] = 3e-6
+    K = np.block([[K11, K11 @ B], [B.T @ K11, B.T @ K11 @ B + schur]])
+    eigenvalues, vectors = np.linalg.eigh((K + K.T) / 2)
+    X = (vectors * np.sqrt(np.clip(eigenvalues, 0, None))).T  # XᵀX = K, A ∘ X = X
+    A = np.ones((1, lead + tail))
+    ours = khatri_rao_rank(A, X, tol=1e-3)
+    assert decided == [None]
+    explicit = int((np.linalg.svd(X, compute_uv=False) > 1e-3).sum())
+    assert ours == khatri_rao_rank(A, X, tol=1e-3, certificate=False) == explicit

@@ -93,16 +93,15 @@ def _member_views(active, tensors):
     return [active.view(-1, *([1] * (t.ndim - 1))) for t in tensors]
 
 
-def _adam_step(weights, grads, state, lr, betas, eps, step, active=None):
+def _adam_step(weights, grads, moments, squares, steps, lr, betas, eps, active=None):
     """One Adam step (Kingma & Ba 2015) as ``torch.optim.Adam(fused=True)`` takes it: one fused kernel
-    over all the trained weights, moments and squares. ``step``: the 0-d float32 count of steps taken
-    (this one included), on the weights' device. Members where ``active`` (``(R,)``, 0 or 1) is 0 keep
-    their weights exactly (their moments move on, unused); ``None``: every member steps.
+    over all the trained weights, ``moments`` and ``squares``. ``steps``: one 0-d float32 count of steps
+    taken (this one included) per weight, on the weights' device. Members where ``active`` (``(R,)``,
+    0 or 1) is 0 keep their weights exactly (their moments move on, unused); ``None``: every member steps.
     """
     kept = None if active is None else [w.clone() for w in weights]
-    torch._fused_adam_(weights, grads, [m for m, _ in state], [v for _, v in state], [], [step] * len(weights),
-                       lr=lr, beta1=betas[0], beta2=betas[1], weight_decay=0.0, eps=eps, amsgrad=False,
-                       maximize=False)
+    torch._fused_adam_(weights, grads, moments, squares, [], steps, lr=lr, beta1=betas[0], beta2=betas[1],
+                       weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
     if kept is not None:
         for weight, old, member in zip(weights, kept, _member_views(active, weights)):
             weight.copy_(torch.where(member > 0, weight, old))
@@ -231,9 +230,11 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     state = [(torch.zeros_like(w), torch.zeros_like(w)) for w in weights]
     active = torch.ones(net.ensemble, device=net.device, dtype=net.dtype)
     adam_steps = torch.zeros((), dtype=torch.float32, device=net.device)
+    moments, squares, steps = [m for m, _ in state], [v for _, v in state], [adam_steps] * len(weights)
     full_batch = batch_size is None or batch_size >= n_samples
     masks = net.active_units
     if not full_batch:  # per-member tensors with samples as rows: a mini-batch gathers whole rows
+        any_noise = any(t is not None for t in noise)
         per_sample = [t if t is None or t.ndim == 2 else t.transpose(-1, -2).contiguous()
                       for t in (X, *noise)]
     # The per-epoch records stay on the device and come to the host once per block of epochs, so a GPU
@@ -263,7 +264,8 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             if batch is None:
                 xb, yb, nb = X, y, noise
             else:
-                xb, *nb = [_mini_batch(t, batch) for t in per_sample]
+                xb = _mini_batch(per_sample[0], batch)
+                nb = [_mini_batch(t, batch) for t in per_sample[1:]] if any_noise else noise
                 yb = y.index_select(-1, batch)
             outputs = outputs_of(xb, nb)
             per_member = _squared_loss(outputs, yb, normalization)
@@ -277,7 +279,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
             with torch.no_grad():
                 if optimizer == "adam":
                     adam_steps.add_(1)
-                    _adam_step(weights, grads, state, rate, betas, eps, adam_steps,
+                    _adam_step(weights, grads, moments, squares, steps, rate, betas, eps,
                                active if stop_at_zero else None)
                 elif optimizer == "sgd":
                     _sgd_momentum_step(weights, grads, [m for m, _ in state], rate, momentum, active)

@@ -494,11 +494,10 @@ def _certified_or_tail_rank(A: np.ndarray, X: np.ndarray, tol: float | None, dev
         return n_samples
     if not tail or not kept:
         return None
+    # the rule's threshold from λ_max, as the rank-revealing path sets it (tol² is already the threshold)
     if tol is None:
-        rule = gram_tolerance(_khatri_rao_largest_eigenvalue(A, X), n_rows, n_samples)
-    else:
-        rule = tol ** 2
-    return _tail_rank(gram.numpy().T, kept[0], shift, rule)
+        threshold = gram_tolerance(_khatri_rao_largest_eigenvalue(A, X), n_rows, n_samples)
+    return _tail_rank(gram.numpy().T, kept[0], shift, threshold)
 
 
 def _khatri_rao_largest_eigenvalue(A: np.ndarray, X: np.ndarray, iterations: int = 10) -> float:

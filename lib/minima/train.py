@@ -227,10 +227,10 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     progress = progress_enabled() if progress is None else progress
 
     weights = [net.weights[i] for i in layers]
-    state = [(torch.zeros_like(w), torch.zeros_like(w)) for w in weights]
+    moments, squares = [torch.zeros_like(w) for w in weights], [torch.zeros_like(w) for w in weights]
     active = torch.ones(net.ensemble, device=net.device, dtype=net.dtype)
     adam_steps = torch.zeros((), dtype=torch.float32, device=net.device)
-    moments, squares, steps = [m for m, _ in state], [v for _, v in state], [adam_steps] * len(weights)
+    steps = [adam_steps] * len(weights)
     full_batch = batch_size is None or batch_size >= n_samples
     masks = net.active_units
     if not full_batch:  # per-member tensors with samples as rows: a mini-batch gathers whole rows
@@ -248,10 +248,13 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
         return forward(net.weights, inputs, net.rho, noise=slope_noise_, active_units=masks, validate=False,
                        activation=net.activation)
 
+    def measured():  # the loss and MCE of every member on all the samples, at the weights as they stand
+        outputs = outputs_of(X, noise)
+        return _squared_loss(outputs, y, normalization), _training_mce(outputs, y, threshold)
+
     for callback in callbacks:
         if hasattr(callback, "start"):
             callback.start(net)
-    step = 0
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         rate = lr * (decay ** max(0, epoch - decay_after) if decay_after is not None else 1.0)
@@ -275,20 +278,18 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
                     epoch_loss, epoch_error = per_member.detach(), _training_mce(outputs.detach(), yb, threshold)
                     if stop_at_zero:
                         active = active * (epoch_error > 0).to(active.dtype)
-            step += 1
             with torch.no_grad():
                 if optimizer == "adam":
                     adam_steps.add_(1)
                     _adam_step(weights, grads, moments, squares, steps, rate, betas, eps,
                                active if stop_at_zero else None)
                 elif optimizer == "sgd":
-                    _sgd_momentum_step(weights, grads, [m for m, _ in state], rate, momentum, active)
+                    _sgd_momentum_step(weights, grads, moments, rate, momentum, active)
                 else:
                     _gd_step(weights, grads, rate, active)
         with torch.no_grad():
             if not full_batch:
-                outputs = outputs_of(X, noise)
-                epoch_loss, epoch_error = _squared_loss(outputs, y, normalization), _training_mce(outputs, y, threshold)
+                epoch_loss, epoch_error = measured()
                 if stop_at_zero:
                     active = active * (epoch_error > 0).to(active.dtype)
             for callback in callbacks:
@@ -303,8 +304,7 @@ def train(net: LeakyReLUNet, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 
     bar.close()
     if full_batch:  # the last measurement came before the last step
         with torch.no_grad():
-            outputs = outputs_of(X, noise)
-            epoch_loss, epoch_error = _squared_loss(outputs, y, normalization), _training_mce(outputs, y, threshold)
+            epoch_loss, epoch_error = measured()
     # with mini-batches the last epoch's measurement is of the returned weights already
     final_loss, final_mce = epoch_loss.cpu(), epoch_error.cpu()
     mce = torch.cat(records.mce)
